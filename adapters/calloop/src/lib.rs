@@ -1,0 +1,1 @@
+//! dispatchers-calloop (work in progress).

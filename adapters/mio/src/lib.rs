@@ -1,0 +1,1 @@
+//! dispatchers-mio (work in progress).

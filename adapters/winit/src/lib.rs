@@ -1,0 +1,1 @@
+//! dispatchers-winit (work in progress).

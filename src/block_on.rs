@@ -1,0 +1,79 @@
+//! [`block_on`]: drive a future to completion on the calling thread.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+/// Wakes a parked thread; remembers the wake so that none is lost between a
+/// poll and the park.
+pub(crate) struct ThreadWaker {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+impl ThreadWaker {
+    /// A waker for the calling thread.
+    pub(crate) fn current() -> Arc<Self> {
+        Arc::new(ThreadWaker {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+        })
+    }
+
+    /// Takes the pending wake-up, if any.
+    pub(crate) fn take_woken(&self) -> bool {
+        self.woken.swap(false, Ordering::AcqRel)
+    }
+
+    /// Parks until woken or `timeout` passes (`None`: no timeout).
+    pub(crate) fn park(&self, timeout: Option<Duration>) {
+        if self.take_woken() {
+            return;
+        }
+        match timeout {
+            Some(timeout) => thread::park_timeout(timeout),
+            None => thread::park(),
+        }
+        self.woken.store(false, Ordering::Release);
+    }
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.thread.unpark();
+        }
+    }
+}
+
+/// Runs `future` to completion on the calling thread, parking it while the
+/// future waits.
+///
+/// Tasks of other dispatchers keep running meanwhile; but calling it on a host
+/// loop's thread blocks that loop, so a future that waits for a task on Main
+/// never completes there. Use it in `main`, tests, and threads of your own.
+///
+/// ```
+/// # use dispatchers::block_on;
+/// assert_eq!(block_on(async { 1 + 1 }), 2);
+/// ```
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let parker = ThreadWaker::current();
+    let waker = Waker::from(parker.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        parker.park(None);
+    }
+}

@@ -1,0 +1,11 @@
+//! The host engine every adapter shares, and [`LoopHost`] for hand-written
+//! loops.
+
+mod budget;
+mod engine;
+mod loop_host;
+pub(crate) mod wake_gate;
+
+pub use budget::{Budget, RunReport};
+pub use engine::HostEngine;
+pub use loop_host::LoopHost;

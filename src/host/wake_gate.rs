@@ -1,0 +1,138 @@
+//! The wake gate: one atomic word that coalesces host wake-ups and closes the
+//! queue on shutdown without losing a runnable.
+//!
+//! # Protocol
+//!
+//! The word holds a signed *pending count* (shifted left by one) and a
+//! `CLOSED` bit (bit 0). The count is the number of pushes announced to the
+//! gate minus the number of runnables the loop has taken out and reported.
+//!
+//! - A producer **first** pushes its runnable into the queue, **then** calls
+//!   [`WakeGate::on_push`] (one `fetch_add`). If the count it replaced was
+//!   zero, nobody has been told about pending work yet: the producer must wake
+//!   the host. Any other count means a wake is already on its way (or the loop
+//!   is draining and will see the push), so the wake is coalesced.
+//! - The loop pops until the queue is empty, then reports how many it took with
+//!   [`WakeGate::on_drained`] (one `fetch_sub`). If the count is still above
+//!   zero, pushes were announced that it has not popped yet: it drains again.
+//!   Otherwise the count is zero (or transiently negative, when it popped an
+//!   item whose producer has not announced it yet: that producer will then
+//!   read a negative count and, rightly, not wake anyone).
+//! - Shutdown sets `CLOSED` with a `fetch_or` and drains. A producer whose
+//!   `fetch_add` reads `CLOSED` drains the queue itself, rejecting what it
+//!   finds.
+//!
+//! Every step is a read-modify-write of the same word, so all of them are
+//! totally ordered and each sees the pushes announced before it (`AcqRel`):
+//! there is no store/load pair that would need `SeqCst` (the pattern behind
+//! calloop's lost wake-ups, calloop #171 and #227). `tests/loom_wake_gate.rs`
+//! checks it with two producers racing the drain and racing shutdown.
+
+use crate::sync::{AtomicUsize, Ordering};
+
+const CLOSED: usize = 1;
+const ONE: usize = 2;
+
+/// What a producer must do after announcing a push.
+#[must_use = "a producer must wake the host or reject when told to"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushOutcome {
+    /// The first pending item since the loop last emptied the queue: wake the host.
+    Wake,
+    /// A wake is already pending (or the loop is draining): nothing to do.
+    Coalesced,
+    /// The gate is closed: the queue must be drained and its items rejected.
+    Closed,
+}
+
+/// The atomic word described in the module docs.
+#[derive(Debug)]
+pub(crate) struct WakeGate {
+    state: AtomicUsize,
+}
+
+impl WakeGate {
+    /// An open gate with nothing pending.
+    pub(crate) fn new() -> Self {
+        WakeGate {
+            state: AtomicUsize::new(0),
+        }
+    }
+
+    /// Announces one push that is already in the queue.
+    pub(crate) fn on_push(&self) -> PushOutcome {
+        let prev = self.state.fetch_add(ONE, Ordering::AcqRel);
+        if prev & CLOSED != 0 {
+            PushOutcome::Closed
+        } else if count(prev) == 0 {
+            PushOutcome::Wake
+        } else {
+            PushOutcome::Coalesced
+        }
+    }
+
+    /// Reports that the loop took `taken` items out of the queue and found it
+    /// empty; returns how many announced items are still in the queue.
+    ///
+    /// Zero or less means the loop may stop: every push announced from now on
+    /// wakes the host.
+    pub(crate) fn on_drained(&self, taken: usize) -> isize {
+        let delta = taken.wrapping_mul(ONE);
+        let prev = self.state.fetch_sub(delta, Ordering::AcqRel);
+        count(prev) - taken as isize
+    }
+
+    /// The number of announced items not yet reported drained (may be
+    /// transiently negative, see the module docs).
+    pub(crate) fn pending(&self) -> isize {
+        count(self.state.load(Ordering::Acquire))
+    }
+
+    /// Closes the gate; returns `true` for the call that closed it.
+    pub(crate) fn close(&self) -> bool {
+        self.state.fetch_or(CLOSED, Ordering::AcqRel) & CLOSED == 0
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CLOSED != 0
+    }
+}
+
+/// The signed pending count stored above the `CLOSED` bit.
+fn count(state: usize) -> isize {
+    (state as isize) >> 1
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_push_wakes_then_coalesces() {
+        let gate = WakeGate::new();
+        assert_eq!(gate.on_push(), PushOutcome::Wake);
+        assert_eq!(gate.on_push(), PushOutcome::Coalesced);
+        assert_eq!(gate.on_drained(2), 0);
+        assert_eq!(gate.on_push(), PushOutcome::Wake);
+    }
+
+    #[test]
+    fn popped_before_announced_goes_negative_without_waking() {
+        let gate = WakeGate::new();
+        // The loop popped an item whose producer has not announced it yet.
+        assert_eq!(gate.on_drained(1), -1);
+        assert_eq!(gate.on_push(), PushOutcome::Coalesced);
+        assert_eq!(gate.pending(), 0);
+        assert_eq!(gate.on_push(), PushOutcome::Wake);
+    }
+
+    #[test]
+    fn closed_gate_rejects() {
+        let gate = WakeGate::new();
+        assert!(gate.close());
+        assert!(!gate.close());
+        assert!(gate.is_closed());
+        assert_eq!(gate.on_push(), PushOutcome::Closed);
+    }
+}

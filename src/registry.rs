@@ -1,0 +1,261 @@
+//! The registry of [`MainDispatcherFactory`]s, the selection of Main, and
+//! [`MissingMainDispatcher`].
+//!
+//! # Selection
+//!
+//! On the first use of [`Dispatchers::main()`](crate::Dispatchers::main), the
+//! registered factories are tried in descending
+//! [`load_priority`](MainDispatcherFactory::load_priority); among equal
+//! priorities, the one registered **first** is tried first. The first factory
+//! whose [`create_dispatcher`](MainDispatcherFactory::create_dispatcher)
+//! succeeds backs Main for the rest of the process. A factory that fails (or
+//! panics) is skipped, and its error and hint are kept for the message of the
+//! [`MissingMainDispatcher`] used when none succeeds. Registering after the
+//! selection is an error ([`RegisterError::AlreadySelected`]).
+
+use std::error::Error;
+use std::fmt::{self, Write as _};
+use std::num::NonZeroUsize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+use crate::dispatch::{Dispatch, Dispatcher};
+use crate::error::{ParallelismError, RegisterError};
+use crate::main_dispatcher::MainDispatcher;
+use crate::task::Runnable;
+
+/// A source of the Main dispatcher: one per host adapter, registered at
+/// start-up with [`register_main_factory`].
+pub trait MainDispatcherFactory: Send + Sync + 'static {
+    /// Higher wins; equal priorities are tried in registration order.
+    fn load_priority(&self) -> i32;
+
+    /// Creates the Main dispatcher. `all` is every registered factory, in the
+    /// order they are tried (so a factory can defer to another).
+    ///
+    /// # Errors
+    ///
+    /// Why this host cannot back Main (no display, no loop running...): the
+    /// factory is skipped and the error shows in the missing-Main message.
+    fn create_dispatcher(
+        &self,
+        all: &[Arc<dyn MainDispatcherFactory>],
+    ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>>;
+
+    /// What the user can do when this factory fails; shown in the
+    /// missing-Main message.
+    fn hint_on_error(&self) -> Option<String> {
+        None
+    }
+
+    /// A name for diagnostics. Default: the type's name.
+    fn name(&self) -> String {
+        std::any::type_name::<Self>().to_owned()
+    }
+}
+
+/// A factory that hands out a dispatcher that already exists (a host engine's)
+/// with a fixed priority: what [`HostEngine::register_as_main`](crate::HostEngine::register_as_main)
+/// and the adapters register.
+pub struct HostFactory {
+    name: String,
+    priority: i32,
+    dispatcher: MainDispatcher,
+}
+
+impl HostFactory {
+    /// A factory named `name` with `priority` that selects `dispatcher`.
+    pub fn new(name: impl Into<String>, priority: i32, dispatcher: MainDispatcher) -> Self {
+        HostFactory {
+            name: name.into(),
+            priority,
+            dispatcher,
+        }
+    }
+}
+
+impl MainDispatcherFactory for HostFactory {
+    fn load_priority(&self) -> i32 {
+        self.priority
+    }
+
+    fn create_dispatcher(
+        &self,
+        _all: &[Arc<dyn MainDispatcherFactory>],
+    ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
+        Ok(self.dispatcher.clone())
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl fmt::Debug for HostFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostFactory")
+            .field("name", &self.name)
+            .field("priority", &self.priority)
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    factories: Vec<Arc<dyn MainDispatcherFactory>>,
+    /// `Some(name of what backs Main)` once selected.
+    selected: Option<String>,
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    factories: Vec::new(),
+    selected: None,
+});
+
+/// Registers a source of the Main dispatcher. Call it at start-up, before the
+/// first use of [`Dispatchers::main()`](crate::Dispatchers::main).
+///
+/// # Errors
+///
+/// [`RegisterError::AlreadySelected`] when Main was already selected: the
+/// factory would never be used.
+pub fn register_main_factory(factory: Arc<dyn MainDispatcherFactory>) -> Result<(), RegisterError> {
+    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(selected) = &registry.selected {
+        return Err(RegisterError::AlreadySelected {
+            factory: factory.name(),
+            selected: selected.clone(),
+        });
+    }
+    registry.factories.push(factory);
+    Ok(())
+}
+
+/// Selects Main from the registered factories and closes registration.
+pub(crate) fn select_global() -> MainDispatcher {
+    let factories = {
+        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        registry.selected = Some(String::from("<selecting>"));
+        registry.factories.clone()
+    };
+    let main = select(factories);
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).selected = Some(main.name().to_owned());
+    main
+}
+
+/// One factory that was tried and failed.
+struct Failure {
+    name: String,
+    priority: i32,
+    error: String,
+    hint: Option<String>,
+}
+
+/// Tries `factories` in selection order (see the module docs).
+pub(crate) fn select(mut factories: Vec<Arc<dyn MainDispatcherFactory>>) -> MainDispatcher {
+    // A stable sort keeps registration order among equal priorities.
+    factories.sort_by_key(|f| std::cmp::Reverse(f.load_priority()));
+    let mut failures = Vec::new();
+    for factory in &factories {
+        let attempt = catch_unwind(AssertUnwindSafe(|| factory.create_dispatcher(&factories)));
+        let error = match attempt {
+            Ok(Ok(main)) => return main,
+            Ok(Err(error)) => error.to_string(),
+            Err(payload) => format!(
+                "create_dispatcher panicked: {}",
+                crate::panic::payload_message(&*payload).unwrap_or("<non-string payload>")
+            ),
+        };
+        failures.push(Failure {
+            name: factory.name(),
+            priority: factory.load_priority(),
+            error,
+            hint: factory.hint_on_error(),
+        });
+    }
+    MainDispatcher::missing(MissingMainDispatcher::new(&failures))
+}
+
+/// What backs Main when no factory could: it panics on use (dispatch,
+/// `is_dispatch_needed`, `limited_parallelism`) with a message that names
+/// every factory tried, its error and hint, and how to fix it. Reading it
+/// (`Dispatchers::main()`, `.immediate()`, `.is_missing()`, `.name()`) never
+/// panics.
+pub struct MissingMainDispatcher {
+    message: String,
+}
+
+impl MissingMainDispatcher {
+    fn new(failures: &[Failure]) -> Self {
+        let mut message = String::from("Dispatchers::main() is missing: ");
+        if failures.is_empty() {
+            message.push_str("no main dispatcher factory was registered.\n");
+        } else {
+            let _ = writeln!(
+                message,
+                "no registered factory could create it. Tried, in order:"
+            );
+            for f in failures {
+                let _ = write!(
+                    message,
+                    "  - {} (load_priority {}): {}",
+                    f.name, f.priority, f.error
+                );
+                if let Some(hint) = &f.hint {
+                    let _ = write!(message, "\n      hint: {hint}");
+                }
+                message.push('\n');
+            }
+        }
+        message.push_str(
+            "Fix: register a host adapter at start-up, before the first use of \
+             Dispatchers::main(), e.g.\n\
+             \x20 - a hand-written loop: `let host = dispatchers::LoopHost::new(); \
+             host.register_as_main(0)?;` then call `host.run_pending(..)` from the loop;\n\
+             \x20 - mio: `dispatchers_mio::MioHost::new(poll.registry(), TOKEN)?.register_as_main()?`;\n\
+             \x20 - calloop: `dispatchers_calloop::CalloopHost::insert(&handle)?.register_as_main()?`;\n\
+             \x20 - winit: `dispatchers_winit::WinitHost::new(&event_loop)?.register_as_main()?`;\n\
+             \x20 - tests: `Dispatchers::set_main(dispatcher)`.",
+        );
+        MissingMainDispatcher { message }
+    }
+
+    /// The message it panics with.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn fail(&self) -> ! {
+        panic!("{}", self.message)
+    }
+}
+
+impl fmt::Debug for MissingMainDispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MissingMainDispatcher")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatch for MissingMainDispatcher {
+    fn dispatch(&self, runnable: Runnable) {
+        drop(runnable);
+        self.fail()
+    }
+
+    fn is_dispatch_needed(&self) -> bool {
+        self.fail()
+    }
+
+    fn name(&self) -> &str {
+        "Main (missing)"
+    }
+
+    fn limited_parallelism(
+        &self,
+        _this: &Dispatcher,
+        _n: NonZeroUsize,
+    ) -> Result<Dispatcher, ParallelismError> {
+        self.fail()
+    }
+}

@@ -1,0 +1,173 @@
+//! [`Runnable`]: a scheduled task, handed to [`Dispatch::dispatch`](crate::Dispatch::dispatch).
+
+use std::fmt;
+use std::sync::LazyLock;
+use std::sync::mpsc;
+
+use super::header::TaskHeader;
+use crate::thread_id::current_thread_id;
+
+pub(crate) type RawRunnable = async_task::Runnable<TaskHeader>;
+
+/// A task that is ready to make progress: run it with [`run`](Runnable::run).
+///
+/// A [`Dispatch`](crate::Dispatch) implementation receives runnables and must
+/// eventually run each one on one of its threads. One that cannot (its host
+/// has shut down) drops it, or calls [`cancel`](Runnable::cancel), which is
+/// the same: the task is cancelled and its `Task` resolves to a cancelled
+/// [`JoinError`](crate::JoinError).
+///
+/// # Dropping a runnable
+///
+/// Dropping cancels the task, and never runs the future's destructor inside
+/// the call that dropped it when that call may be a waker (it could hold a
+/// lock the destructor needs):
+///
+/// - a `Send` task's future is dropped on the `dispatchers-reaper` thread;
+/// - a `!Send` task's future is dropped in place when the runnable is dropped
+///   on the task's own thread; dropped anywhere else it is **leaked**: neither
+///   polled nor dropped, since running its destructor on a foreign thread
+///   would be unsound. Its `Task` then never resolves; a `!Send` task lives
+///   and dies with its thread's loop.
+pub struct Runnable {
+    raw: Option<RawRunnable>,
+}
+
+impl Runnable {
+    pub(crate) fn from_raw(raw: RawRunnable) -> Self {
+        Runnable { raw: Some(raw) }
+    }
+
+    /// Polls the task once. Returns `true` when the task woke itself while
+    /// running (a yield), as `async_task::Runnable::run` does.
+    ///
+    /// A panic of the future is caught and goes to the task's `Task` (or the
+    /// global handler when detached): `run` does not unwind because of it.
+    ///
+    /// # Panics
+    ///
+    /// When the task is `!Send` and this is not its thread: the runnable is
+    /// leaked, never polled there.
+    pub fn run(mut self) -> bool {
+        let raw = self
+            .raw
+            .take()
+            .expect("a Runnable holds its task until run");
+        let home = raw.metadata().home();
+        if let Some(home) = home {
+            if home != current_thread_id() {
+                std::mem::forget(raw);
+                panic!(
+                    "dispatchers: a !Send task was dispatched to another thread than the one \
+                     that spawned it; a Dispatch that accepts spawn_local tasks must run them \
+                     on that thread (the task is leaked, not polled)"
+                );
+            }
+        }
+        raw.run()
+    }
+
+    /// The task's name, when it was spawned with one.
+    pub fn name(&self) -> Option<&str> {
+        self.header().name().map(|n| &**n)
+    }
+
+    /// Whether the task is `!Send` (spawned with `spawn_local`): it must run
+    /// on the thread that spawned it.
+    pub fn is_local(&self) -> bool {
+        self.header().home().is_some()
+    }
+
+    /// Cancels the task: the same as dropping the runnable (see the type docs).
+    pub fn cancel(self) {
+        drop(self);
+    }
+
+    /// Cancels the task now, on this thread, when its future may be dropped
+    /// here; used by a host shutting down on its own loop thread.
+    pub(crate) fn cancel_in_place(mut self) {
+        if let Some(raw) = self.raw.take() {
+            drop_or_leak(raw, true);
+        }
+    }
+
+    fn header(&self) -> &TaskHeader {
+        self.raw
+            .as_ref()
+            .expect("a Runnable holds its task until run")
+            .metadata()
+    }
+}
+
+impl Drop for Runnable {
+    fn drop(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            drop_or_leak(raw, false);
+        }
+    }
+}
+
+impl fmt::Debug for Runnable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runnable")
+            .field("name", &self.name())
+            .field("local", &self.is_local())
+            .finish()
+    }
+}
+
+/// Cancels a task where its future may be dropped (see [`Runnable`]): the
+/// runnable runs one last time with the task marked cancelled, which drops
+/// the future unpolled and resolves its `Task` as cancelled.
+fn drop_or_leak(raw: RawRunnable, in_place: bool) {
+    match raw.metadata().home() {
+        Some(home) if home == current_thread_id() => finish_cancelled(raw),
+        Some(_) => leak_foreign_local(raw),
+        None if in_place => finish_cancelled(raw),
+        None => reap(raw),
+    }
+}
+
+fn finish_cancelled(raw: RawRunnable) {
+    raw.metadata().cancel();
+    raw.run();
+}
+
+fn leak_foreign_local(raw: RawRunnable) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "dispatchers: a !Send task was cancelled off its own thread (its host shut down); \
+             it is leaked rather than dropped on a foreign thread"
+        )
+    });
+    std::mem::forget(raw);
+}
+
+/// Drops a `Send` runnable on the reaper thread, or here if that thread
+/// cannot be started.
+fn reap(raw: RawRunnable) {
+    static REAPER: LazyLock<Option<mpsc::Sender<RawRunnable>>> = LazyLock::new(|| {
+        let (tx, rx) = mpsc::channel::<RawRunnable>();
+        std::thread::Builder::new()
+            .name("dispatchers-reaper".into())
+            .spawn(move || {
+                for raw in rx {
+                    // A destructor that panics must not end the reaper.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        finish_cancelled(raw)
+                    }));
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    match REAPER.as_ref() {
+        Some(tx) => {
+            if let Err(mpsc::SendError(raw)) = tx.send(raw) {
+                finish_cancelled(raw);
+            }
+        }
+        None => finish_cancelled(raw),
+    }
+}

@@ -1,0 +1,143 @@
+//! The [`Delay`] future and the [`timeout`] combinator.
+
+use std::error::Error;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::heap::TimerKey;
+use super::service::{self, TimerService};
+
+/// Completes after `duration`, measured on the timers of the thread that first
+/// polls it (see the [module docs](crate::time)); on a test dispatcher, in
+/// virtual time. A zero duration completes at once.
+///
+/// ```
+/// # use dispatchers::{delay, block_on};
+/// # use std::time::Duration;
+/// block_on(delay(Duration::from_millis(1)));
+/// ```
+pub fn delay(duration: Duration) -> Delay {
+    Delay {
+        target: Target::After(duration),
+        registration: None,
+    }
+}
+
+/// Completes at `deadline` (see [`delay`]).
+pub fn delay_until(deadline: Instant) -> Delay {
+    Delay {
+        target: Target::At(deadline),
+        registration: None,
+    }
+}
+
+/// The future of [`delay`] and [`delay_until`]; dropping it cancels the timer.
+#[must_use = "a Delay does nothing unless awaited"]
+pub struct Delay {
+    target: Target,
+    registration: Option<(Arc<dyn TimerService>, TimerKey)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Resolved against the timers' clock on first poll.
+    After(Duration),
+    At(Instant),
+}
+
+impl Future for Delay {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some((timers, key)) = &self.registration {
+            let ready = timers.poll(*key, cx.waker());
+            if ready.is_ready() {
+                self.registration = None;
+            }
+            return ready;
+        }
+        let timers = service::current();
+        let now = timers.now();
+        let deadline = match self.target {
+            Target::After(duration) => now
+                .checked_add(duration)
+                .unwrap_or(now + Duration::from_secs(86400 * 365 * 30)),
+            Target::At(deadline) => deadline,
+        };
+        self.target = Target::At(deadline);
+        if deadline <= now {
+            return Poll::Ready(());
+        }
+        let key = timers.insert(deadline, cx.waker());
+        self.registration = Some((timers, key));
+        Poll::Pending
+    }
+}
+
+impl Drop for Delay {
+    fn drop(&mut self) {
+        if let Some((timers, key)) = self.registration.take() {
+            timers.cancel(key);
+        }
+    }
+}
+
+impl fmt::Debug for Delay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delay")
+            .field("target", &self.target)
+            .field("registered", &self.registration.is_some())
+            .finish()
+    }
+}
+
+/// [`timeout`] ran out before the future completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl Error for Elapsed {}
+
+/// Runs `future` for at most `duration` (on the same timers as [`delay`]).
+///
+/// The future is polled first, so one that is ready at once wins even with a
+/// zero duration. When time runs out, the future is dropped and
+/// `Err(Elapsed)` returned.
+///
+/// ```
+/// # use dispatchers::{delay, timeout, block_on};
+/// # use std::time::Duration;
+/// let slow = timeout(Duration::from_millis(1), delay(Duration::from_secs(60)));
+/// assert!(block_on(slow).is_err());
+/// ```
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    race(delay(duration), future).await
+}
+
+/// Runs `future` until `deadline` at most (see [`timeout`]).
+pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+    race(delay_until(deadline), future).await
+}
+
+async fn race<F: Future>(mut timer: Delay, future: F) -> Result<F::Output, Elapsed> {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(value));
+        }
+        match Pin::new(&mut timer).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}

@@ -1,0 +1,15 @@
+//! Time: [`delay`], [`delay_until`], [`timeout`], [`timeout_at`].
+//!
+//! A delay polled on a host loop's thread registers in that host's timer heap:
+//! the loop sleeps until the earliest deadline
+//! ([`HostEngine::next_deadline`](crate::HostEngine::next_deadline)), fires it
+//! in [`run_pending`](crate::HostEngine::run_pending), and the task resumes in
+//! the same call, with no extra thread and no extra dispatch. Polled anywhere
+//! else (a pool thread, `block_on`), it uses one shared fallback timer thread
+//! (`dispatchers-timer`). Dropping the future cancels the timer.
+
+mod delay;
+pub(crate) mod heap;
+pub(crate) mod service;
+
+pub use delay::{Delay, Elapsed, delay, delay_until, timeout, timeout_at};

@@ -1,0 +1,148 @@
+//! Which timers a `delay` uses: the host loop's own heap when polled on a host
+//! loop's thread (or a test dispatcher's virtual clock), otherwise the shared
+//! fallback timer thread.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use super::heap::{TimerHeap, TimerKey};
+
+/// A clock with timers: implemented by host engines, the fallback thread and
+/// the test dispatcher (virtual time).
+pub(crate) trait TimerService: Send + Sync + 'static {
+    /// The service's current time.
+    fn now(&self) -> Instant;
+    /// Registers a timer.
+    fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey;
+    /// `Ready` once the timer fired.
+    fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()>;
+    /// Forgets the timer.
+    fn cancel(&self, key: TimerKey);
+}
+
+thread_local! {
+    static THREAD_TIMERS: RefCell<Option<Arc<dyn TimerService>>> = const { RefCell::new(None) };
+}
+
+/// The timers for a `delay` polled on this thread.
+pub(crate) fn current() -> Arc<dyn TimerService> {
+    THREAD_TIMERS
+        .try_with(|t| t.borrow().clone())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| FALLBACK.clone())
+}
+
+/// Makes `service` this thread's timers; returns the previous binding.
+pub(crate) fn bind(service: Option<Arc<dyn TimerService>>) -> Option<Arc<dyn TimerService>> {
+    THREAD_TIMERS
+        .try_with(|t| t.replace(service))
+        .ok()
+        .flatten()
+}
+
+/// Unbinds `service` from this thread if it is the one bound.
+pub(crate) fn unbind(service: &Arc<dyn TimerService>) {
+    let _ = THREAD_TIMERS.try_with(|t| {
+        let mut bound = t.borrow_mut();
+        if bound.as_ref().is_some_and(|b| same(b, service)) {
+            *bound = None;
+        }
+    });
+}
+
+fn same(a: &Arc<dyn TimerService>, b: &Arc<dyn TimerService>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+}
+
+static FALLBACK: LazyLock<Arc<dyn TimerService>> =
+    LazyLock::new(|| Arc::new(FallbackTimers::start()));
+
+/// The shared `dispatchers-timer` thread, for delays polled off any host loop
+/// (pool threads, `block_on`, Unconfined).
+struct FallbackTimers {
+    shared: Arc<FallbackShared>,
+}
+
+struct FallbackShared {
+    heap: Mutex<TimerHeap>,
+    changed: Condvar,
+}
+
+impl FallbackTimers {
+    fn start() -> Self {
+        let shared = Arc::new(FallbackShared {
+            heap: Mutex::new(TimerHeap::default()),
+            changed: Condvar::new(),
+        });
+        let thread_shared = shared.clone();
+        std::thread::Builder::new()
+            .name("dispatchers-timer".into())
+            .spawn(move || thread_shared.run())
+            .expect("dispatchers: cannot start the fallback timer thread");
+        FallbackTimers { shared }
+    }
+}
+
+impl FallbackShared {
+    fn run(&self) {
+        let mut wakers = Vec::new();
+        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            heap.fire_due(Instant::now(), &mut wakers);
+            if !wakers.is_empty() {
+                drop(heap);
+                for waker in wakers.drain(..) {
+                    waker.wake();
+                }
+                heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            heap = match heap.next_deadline() {
+                None => self.changed.wait(heap).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    self.changed
+                        .wait_timeout(heap, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+impl TimerService for FallbackTimers {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey {
+        let mut heap = self.shared.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let earlier = heap.next_deadline().is_none_or(|next| deadline < next);
+        let key = heap.insert(deadline, waker.clone());
+        drop(heap);
+        if earlier {
+            self.shared.changed.notify_one();
+        }
+        key
+    }
+
+    fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()> {
+        self.shared
+            .heap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .poll(key, waker)
+    }
+
+    fn cancel(&self, key: TimerKey) {
+        self.shared
+            .heap
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cancel(key);
+    }
+}
