@@ -212,3 +212,8 @@ impl fmt::Debug for Dispatcher {
         f.debug_tuple("Dispatcher").field(&self.name()).finish()
     }
 }
+
+// A dispatcher is shared across threads and stays consistent when a task
+// panics (panics are caught inside tasks), as `Arc<Mutex<_>>`-based handles do.
+impl std::panic::UnwindSafe for Dispatcher {}
+impl std::panic::RefUnwindSafe for Dispatcher {}

@@ -91,6 +91,9 @@ mod panic;
 pub mod registry;
 pub(crate) mod sync;
 mod task;
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod test_util;
 mod thread_id;
 pub mod time;
 mod unconfined;
@@ -106,6 +109,7 @@ pub use main_dispatcher::{
     Dispatchers, MainDispatcher, ThreadMainGuard, spawn_on_main, spawn_on_main_local,
 };
 pub use panic::{PanicReport, PanicSource, reset_panic_handler, set_panic_handler};
+pub use pool::{ThreadPool, ThreadPoolBuilder};
 pub use registry::{
     HostFactory, MainDispatcherFactory, MissingMainDispatcher, register_main_factory,
 };

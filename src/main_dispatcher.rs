@@ -93,6 +93,10 @@ impl fmt::Debug for MainDispatcher {
 ///
 /// - [`main`](Dispatchers::main): the host loop's thread, chosen from the
 ///   registered [`MainDispatcherFactory`](crate::MainDispatcherFactory)s;
+/// - [`default`](Dispatchers::default): a pool of max(2, ncpu) threads for
+///   CPU work;
+/// - [`io`](Dispatchers::io): up to max(64, ncpu) blocking tasks at once, on
+///   threads started on demand and retired when idle;
 /// - [`unconfined`](Dispatchers::unconfined): runs in place on whatever thread
 ///   resumes the task.
 #[derive(Debug)]

@@ -58,6 +58,8 @@ thread_local! {
 pub struct HostEngine {
     shared: Arc<EngineShared>,
     main: MainDispatcher,
+    /// The thread's timers before this engine took over; restored on shutdown.
+    previous_timers: std::cell::RefCell<Option<Arc<dyn TimerService>>>,
     _loop_thread_only: PhantomData<*const ()>,
 }
 
@@ -87,11 +89,12 @@ impl HostEngine {
             host_wakes: AtomicU64::new(0),
             timers: Mutex::new(TimerHeap::default()),
         });
-        service::bind(Some(shared.clone()));
+        let previous_timers = service::bind(Some(shared.clone()));
         let main = MainDispatcher::new(Dispatcher::from_arc(shared.clone()));
         HostEngine {
             shared,
             main,
+            previous_timers: std::cell::RefCell::new(previous_timers),
             _loop_thread_only: PhantomData,
         }
     }
@@ -216,7 +219,7 @@ impl HostEngine {
             runnable.cancel_in_place();
         }
         let service: Arc<dyn TimerService> = self.shared.clone();
-        service::unbind(&service);
+        service::unbind(&service, self.previous_timers.borrow_mut().take());
     }
 
     /// Whether [`shutdown`](Self::shutdown) ran.
@@ -348,5 +351,9 @@ impl TimerService for EngineShared {
 
     fn cancel(&self, key: TimerKey) {
         self.lock_timers().cancel(key);
+    }
+
+    fn is_open(&self) -> bool {
+        !self.gate.is_closed()
     }
 }

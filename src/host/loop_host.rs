@@ -94,13 +94,16 @@ impl LoopHost {
     }
 
     /// Sleeps until `deadline` (a fixed tick rate), running tasks and timers
-    /// as they come due meanwhile.
-    pub fn run_until_instant(&self, deadline: Instant) {
+    /// as they come due meanwhile; returns what ran, added up.
+    pub fn run_until_instant(&self, deadline: Instant) -> RunReport {
+        let mut total = RunReport::default();
         loop {
-            self.engine.run_pending(Budget::unlimited());
+            let report = self.engine.run_pending(Budget::unlimited());
+            total.ran += report.ran;
+            total.timers_fired += report.timers_fired;
             let now = Instant::now();
             if now >= deadline {
-                return;
+                return total;
             }
             self.wait(Some(deadline - now));
         }

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use super::header::{Failure, Payload, TaskHeader};
@@ -84,7 +84,7 @@ impl<T> Future for Task<T> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(value)) => Poll::Ready(Ok(value)),
             Poll::Ready(Err(Failure::Panicked(Some(payload)))) => Poll::Ready(Err(JoinError {
-                repr: Repr::Panic(payload),
+                repr: Repr::Panic(Mutex::new(payload)),
                 name: name(),
             })),
             // A payload already reported to the handler belongs to a detached
@@ -116,13 +116,15 @@ pub struct JoinError {
 
 enum Repr {
     Cancelled,
-    Panic(Payload),
+    /// In a mutex only so that `JoinError` is `Sync` (the payload is `Send`
+    /// but not `Sync`); it is only ever taken out by value.
+    Panic(Mutex<Payload>),
 }
 
 impl JoinError {
     pub(crate) fn from_panic(payload: Payload) -> Self {
         JoinError {
-            repr: Repr::Panic(payload),
+            repr: Repr::Panic(Mutex::new(payload)),
             name: None,
         }
     }
@@ -151,7 +153,7 @@ impl JoinError {
     /// The panic payload, or the error itself when it is not a panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panic(payload) => Ok(payload),
+            Repr::Panic(payload) => Ok(payload.into_inner().unwrap_or_else(|e| e.into_inner())),
             Repr::Cancelled => Err(self),
         }
     }
@@ -170,10 +172,13 @@ impl fmt::Display for JoinError {
         }
         match &self.repr {
             Repr::Cancelled => f.write_str("was cancelled"),
-            Repr::Panic(payload) => match crate::panic::payload_message(&**payload) {
-                Some(msg) => write!(f, "panicked: {msg}"),
-                None => f.write_str("panicked"),
-            },
+            Repr::Panic(payload) => {
+                let payload = payload.lock().unwrap_or_else(|e| e.into_inner());
+                match crate::panic::payload_message(&**payload) {
+                    Some(msg) => write!(f, "panicked: {msg}"),
+                    None => f.write_str("panicked"),
+                }
+            }
         }
     }
 }

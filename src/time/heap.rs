@@ -17,6 +17,23 @@ pub(crate) struct TimerKey {
     seq: u64,
 }
 
+#[cfg(feature = "test-util")]
+impl TimerKey {
+    /// A key for a timer kept outside a `TimerHeap` (the test dispatcher's
+    /// virtual clock), identified by its sequence number alone.
+    pub(crate) fn from_seq(seq: u64) -> Self {
+        TimerKey {
+            slot: u32::MAX,
+            seq,
+        }
+    }
+
+    /// The key's sequence number.
+    pub(crate) fn seq(self) -> u64 {
+        self.seq
+    }
+}
+
 #[derive(Debug)]
 enum SlotState {
     Free,

@@ -20,6 +20,11 @@ pub(crate) trait TimerService: Send + Sync + 'static {
     fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()>;
     /// Forgets the timer.
     fn cancel(&self, key: TimerKey);
+    /// Whether timers registered now will still fire (a host that shut down
+    /// answers `false`).
+    fn is_open(&self) -> bool {
+        true
+    }
 }
 
 thread_local! {
@@ -43,12 +48,13 @@ pub(crate) fn bind(service: Option<Arc<dyn TimerService>>) -> Option<Arc<dyn Tim
         .flatten()
 }
 
-/// Unbinds `service` from this thread if it is the one bound.
-pub(crate) fn unbind(service: &Arc<dyn TimerService>) {
+/// Unbinds `service` from this thread if it is the one bound, restoring
+/// `previous` (what [`bind`] returned) when that one is still open.
+pub(crate) fn unbind(service: &Arc<dyn TimerService>, previous: Option<Arc<dyn TimerService>>) {
     let _ = THREAD_TIMERS.try_with(|t| {
         let mut bound = t.borrow_mut();
         if bound.as_ref().is_some_and(|b| same(b, service)) {
-            *bound = None;
+            *bound = previous.filter(|p| p.is_open());
         }
     });
 }

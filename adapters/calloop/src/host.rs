@@ -1,0 +1,143 @@
+//! [`CalloopHost`]: the handle a program keeps after inserting the Main
+//! dispatcher's event source into its calloop loop.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use calloop::{InsertError, LoopHandle, RegistrationToken};
+use dispatchers::{HostFactory, MainDispatcher, RegisterError, register_main_factory};
+
+use crate::source::HostSource;
+
+/// The `load_priority` of [`CalloopHost::register_as_main`]: above a plain
+/// [`LoopHost`](dispatchers::LoopHost) registered with 0, so an app that has
+/// a calloop loop gets it as Main unless it asks otherwise.
+pub const DEFAULT_LOAD_PRIORITY: i32 = 50;
+
+/// A calloop loop's Main dispatcher: the handle of the [`HostSource`]
+/// inserted into the loop.
+///
+/// The engine lives inside the source, owned by the loop. Dropping this
+/// handle does **not** remove the source (like calloop's
+/// [`RegistrationToken`]); the engine shuts down when the source leaves the
+/// loop: [`remove`](Self::remove), `LoopHandle::remove(host.token())`, or the
+/// loop dropped. From then on queued tasks and tasks waiting on the loop's
+/// timers are cancelled, and later dispatches are rejected: their `Task`
+/// resolves to a cancelled `JoinError`.
+///
+/// ```
+/// use calloop::EventLoop;
+/// use dispatchers_calloop::CalloopHost;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let event_loop: EventLoop<()> = EventLoop::try_new()?;
+/// let host = CalloopHost::insert(&event_loop.handle())?;
+/// let main = host.dispatcher(); // Send + Sync: hand it to other threads
+/// # drop(main);
+/// # Ok(())
+/// # }
+/// ```
+pub struct CalloopHost {
+    token: RegistrationToken,
+    main: MainDispatcher,
+    wakes: Arc<AtomicU64>,
+}
+
+impl CalloopHost {
+    /// Inserts a [`HostSource`] named `"calloop"` with the default budget
+    /// into the loop of `handle`. Call it on the loop's thread.
+    ///
+    /// # Errors
+    ///
+    /// When calloop cannot create the wake-up ping or register the source;
+    /// the error hands the source back, as calloop's own `insert_source` does.
+    /// The source is `!Send`, and so is the error: where an error must be
+    /// `Send` (`anyhow`, `Box<dyn Error + Send + Sync>`), keep its
+    /// `calloop::Error` (`err.error`, or `calloop::Error::from(err)`).
+    pub fn insert<Data>(handle: &LoopHandle<'_, Data>) -> Result<Self, InsertError<HostSource>> {
+        Self::insert_source(handle, HostSource::new("calloop"))
+    }
+
+    /// Inserts `source` (built with a name or budget of your own) into the
+    /// loop of `handle`.
+    ///
+    /// # Errors
+    ///
+    /// As [`insert`](Self::insert): the error hands `source` back.
+    pub fn insert_source<Data>(
+        handle: &LoopHandle<'_, Data>,
+        source: HostSource,
+    ) -> Result<Self, InsertError<HostSource>> {
+        let main = source.dispatcher();
+        let wakes = source.wake_counter();
+        let token = handle.insert_source(source, |_report, &mut (), _data| {})?;
+        Ok(CalloopHost { token, main, wakes })
+    }
+
+    /// The loop's Main dispatcher (with its `immediate` view).
+    pub fn dispatcher(&self) -> MainDispatcher {
+        self.main.clone()
+    }
+
+    /// Registers this loop as a source of `Dispatchers::main()` with the
+    /// documented default `load_priority` [`DEFAULT_LOAD_PRIORITY`] (50).
+    /// Call it at start-up, before the first use of Main.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::AlreadySelected`] when Main was already selected.
+    pub fn register_as_main(&self) -> Result<(), RegisterError> {
+        self.register_as_main_with_priority(DEFAULT_LOAD_PRIORITY)
+    }
+
+    /// Registers this loop as a source of `Dispatchers::main()` with
+    /// `load_priority` `priority` (higher wins; equal priorities in
+    /// registration order).
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::AlreadySelected`] when Main was already selected.
+    pub fn register_as_main_with_priority(&self, priority: i32) -> Result<(), RegisterError> {
+        register_main_factory(Arc::new(HostFactory::new(
+            self.main.name(),
+            priority,
+            self.main.clone(),
+        )))
+    }
+
+    /// The source's token in the loop. `LoopHandle::disable` pauses the
+    /// dispatcher (tasks wait in the queue; `delay`s don't fire) and `enable`
+    /// resumes it; `LoopHandle::remove` shuts it down, as
+    /// [`remove`](Self::remove) does. Avoid `LoopHandle::update`: calloop
+    /// 0.14 adds the source to its list of `before_sleep` hooks again on each
+    /// re-registration (harmless here, but each one costs a call per
+    /// iteration).
+    pub fn token(&self) -> RegistrationToken {
+        self.token
+    }
+
+    /// How many times the engine woke the loop (pinged). Dispatches are
+    /// coalesced: a burst between two loop iterations costs one.
+    pub fn host_wakes(&self) -> u64 {
+        self.wakes.load(Ordering::Relaxed)
+    }
+
+    /// Removes the source from the loop of `handle` (the loop it was inserted
+    /// into), which shuts the engine down. From inside a task running on this
+    /// loop, the engine shuts down once the current iteration leaves the
+    /// source.
+    pub fn remove<Data>(self, handle: &LoopHandle<'_, Data>) {
+        handle.remove(self.token);
+    }
+}
+
+impl fmt::Debug for CalloopHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CalloopHost")
+            .field("name", &self.main.name())
+            .field("token", &self.token)
+            .field("host_wakes", &self.host_wakes())
+            .finish()
+    }
+}

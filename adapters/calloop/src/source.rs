@@ -1,0 +1,261 @@
+//! [`HostSource`]: the calloop event source that owns the loop's
+//! [`HostEngine`], wakes on a ping and sleeps until the engine's next
+//! deadline.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use calloop::ping::{Ping, PingSource, make_ping};
+use calloop::timer::{TimeoutAction, Timer};
+use calloop::{EventSource, Poll, PostAction, Readiness, Token, TokenFactory};
+use dispatchers::{Budget, HostEngine, MainDispatcher, RunReport};
+
+/// The work one loop iteration gives the dispatcher unless
+/// [`HostSource::with_budget`] says otherwise: at most 1024 tasks (the cap of
+/// calloop's own futures executor) and no task started after 5 ms. What is
+/// left runs in the next iteration, after the loop's other sources.
+pub const DEFAULT_BUDGET: Budget = Budget::unlimited()
+    .max_tasks(1024)
+    .max_time(Duration::from_millis(5));
+
+/// The calloop [`EventSource`] behind [`CalloopHost`](crate::CalloopHost):
+/// it owns the loop's [`HostEngine`], so the engine lives (and is shut down)
+/// on the loop's thread.
+///
+/// Most programs never touch it: [`CalloopHost::insert`](crate::CalloopHost::insert)
+/// creates and inserts one. Build it yourself to choose its name or budget
+/// and insert it with [`CalloopHost::insert_source`](crate::CalloopHost::insert_source),
+/// or insert it with a callback of your own (`LoopHandle::insert_source`):
+/// the callback then receives the [`RunReport`] of each
+/// [`run_pending`](HostEngine::run_pending).
+///
+/// It is `!Send`: create it on the loop's thread. Creating it binds the
+/// thread's `delay`s to its engine's timers, so insert it right away.
+///
+/// Dropping it (removing it from the loop, or dropping the loop) shuts the
+/// engine down: queued tasks and tasks waiting on its timers are cancelled,
+/// and later dispatches are rejected (their `Task` resolves to a cancelled
+/// `JoinError`).
+pub struct HostSource {
+    /// Boxed: the source travels by value (into the loop, back in an
+    /// `InsertError`), so it is one pointer.
+    state: Box<State>,
+}
+
+struct State {
+    engine: HostEngine,
+    budget: Budget,
+    /// The sending side of the wake-up ping, shared with the engine's
+    /// wake-up closure; set on the first registration.
+    ping: Arc<OnceLock<Ping>>,
+    /// How many times the engine called its wake-up.
+    wakes: Arc<AtomicU64>,
+    /// The receiving side of the ping; `None` until first registered.
+    ping_source: Option<PingSource>,
+    /// One calloop timer, kept at the engine's earliest deadline.
+    timer: Timer,
+    /// The timer's token, learnt when it fires the first time after each
+    /// registration (calloop hands it to the timer only).
+    timer_token: Option<Token>,
+    /// The deadline the timer is armed at in calloop's timer wheel, if any.
+    armed: Option<Instant>,
+}
+
+impl HostSource {
+    /// A source whose engine and Main dispatcher are named `name`, with the
+    /// [`DEFAULT_BUDGET`]. Call it on the loop's thread.
+    pub fn new(name: impl Into<String>) -> Self {
+        let ping: Arc<OnceLock<Ping>> = Arc::new(OnceLock::new());
+        let wakes = Arc::new(AtomicU64::new(0));
+        let engine = HostEngine::new(name, {
+            let ping = ping.clone();
+            let wakes = wakes.clone();
+            move || {
+                wakes.fetch_add(1, Ordering::Relaxed);
+                // Before the first registration there is no ping yet: the
+                // timer armed by `register` runs the engine on the first
+                // iteration instead.
+                if let Some(ping) = ping.get() {
+                    ping.ping();
+                }
+            }
+        });
+        HostSource {
+            state: Box::new(State {
+                engine,
+                budget: DEFAULT_BUDGET,
+                ping,
+                wakes,
+                ping_source: None,
+                timer: Timer::immediate(),
+                timer_token: None,
+                armed: None,
+            }),
+        }
+    }
+
+    /// Replaces the work one loop iteration may give the dispatcher (see
+    /// [`Budget`]; default [`DEFAULT_BUDGET`]).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.state.budget = budget;
+        self
+    }
+
+    /// The budget of one loop iteration.
+    pub fn budget(&self) -> Budget {
+        self.state.budget
+    }
+
+    /// The loop's Main dispatcher (with its `immediate` view).
+    pub fn dispatcher(&self) -> MainDispatcher {
+        self.state.engine.dispatcher()
+    }
+
+    /// The engine, for what this type does not forward (pending timers, the
+    /// next deadline...).
+    pub fn engine(&self) -> &HostEngine {
+        &self.state.engine
+    }
+
+    pub(crate) fn wake_counter(&self) -> Arc<AtomicU64> {
+        self.state.wakes.clone()
+    }
+}
+
+impl State {
+    /// Arms the timer at once: the first iteration after a registration runs
+    /// the engine (tasks dispatched before the ping existed) and tells us the
+    /// timer's token.
+    fn arm_now(&mut self) {
+        let now = Instant::now();
+        self.timer.set_deadline(now);
+        self.timer_token = None;
+        self.armed = Some(now);
+    }
+}
+
+impl EventSource for HostSource {
+    type Event = RunReport;
+    type Metadata = ();
+    type Ret = ();
+    type Error = calloop::Error;
+
+    /// `before_sleep` keeps the timer at the engine's earliest deadline.
+    const NEEDS_EXTRA_LIFECYCLE_EVENTS: bool = true;
+
+    fn process_events<F>(
+        &mut self,
+        readiness: Readiness,
+        token: Token,
+        mut callback: F,
+    ) -> Result<PostAction, Self::Error>
+    where
+        F: FnMut(RunReport, &mut ()),
+    {
+        let this = &mut *self.state;
+        let mut pinged = false;
+        if let Some(ping_source) = &mut this.ping_source {
+            ping_source
+                .process_events(readiness, token, |(), &mut ()| pinged = true)
+                .map_err(|e| calloop::Error::OtherError(Box::new(e)))?;
+        }
+        let mut fired = false;
+        // The wheel already dropped the entry that fired; `Drop` keeps the
+        // timer from re-inserting one (the `Remove` it returns is the child
+        // timer's, not ours).
+        this.timer.process_events(readiness, token, |_, &mut ()| {
+            fired = true;
+            TimeoutAction::Drop
+        })?;
+        if fired {
+            this.timer_token = Some(token);
+            // An entry left by an earlier re-arm may fire before the armed one.
+            if this.armed.is_some_and(|armed| armed <= Instant::now()) {
+                this.armed = None;
+            }
+        }
+        if pinged || fired {
+            let report = this.engine.run_pending(this.budget);
+            callback(report, &mut ());
+        }
+        Ok(PostAction::Continue)
+    }
+
+    fn register(
+        &mut self,
+        poll: &mut Poll,
+        token_factory: &mut TokenFactory,
+    ) -> calloop::Result<()> {
+        let this = &mut *self.state;
+        let ping_source = match &mut this.ping_source {
+            Some(ping_source) => ping_source,
+            None => {
+                let (ping, ping_source) = make_ping()?;
+                // Only ever set here, while `ping_source` is `None`.
+                let _ = this.ping.set(ping);
+                this.ping_source.insert(ping_source)
+            }
+        };
+        ping_source.register(poll, token_factory)?;
+        this.arm_now();
+        this.timer.register(poll, token_factory)
+    }
+
+    fn reregister(
+        &mut self,
+        poll: &mut Poll,
+        token_factory: &mut TokenFactory,
+    ) -> calloop::Result<()> {
+        let this = &mut *self.state;
+        if let Some(ping_source) = &mut this.ping_source {
+            ping_source.reregister(poll, token_factory)?;
+        }
+        this.arm_now();
+        this.timer.reregister(poll, token_factory)
+    }
+
+    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
+        let this = &mut *self.state;
+        if let Some(ping_source) = &mut this.ping_source {
+            ping_source.unregister(poll)?;
+        }
+        this.timer_token = None;
+        this.armed = None;
+        this.timer.unregister(poll)
+    }
+
+    /// Called before every poll: re-arms the timer when the engine's earliest
+    /// deadline is earlier than the armed one. This catches every `delay`
+    /// registered on the loop's thread, including those polled outside
+    /// `run_pending` (a `Main.immediate` task started from another source's
+    /// callback).
+    fn before_sleep(&mut self) -> calloop::Result<Option<(Readiness, Token)>> {
+        let this = &mut *self.state;
+        let (Some(token), Some(next)) = (this.timer_token, this.engine.next_deadline()) else {
+            return Ok(None);
+        };
+        if this.armed.is_none_or(|armed| next < armed) {
+            // The timer inserts a new entry at `next` into calloop's wheel. A
+            // later entry it may still have there fires as a spurious wake-up
+            // (a `run_pending` with nothing due), never as a late one.
+            this.timer
+                .process_events(Readiness::EMPTY, token, |_, &mut ()| {
+                    TimeoutAction::ToInstant(next)
+                })?;
+            this.armed = Some(next);
+        }
+        Ok(None)
+    }
+}
+
+impl fmt::Debug for HostSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostSource")
+            .field("engine", &self.state.engine)
+            .field("budget", &self.state.budget)
+            .field("armed", &self.state.armed)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,193 @@
+//! [`DispatchersApp`]: an `ApplicationHandler` that runs Main's tasks and
+//! timers around the application's own callbacks.
+
+use std::fmt;
+use std::time::Instant;
+
+use winit::application::ApplicationHandler;
+use winit::event::{DeviceEvent, DeviceId, StartCause, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, ControlFlow};
+use winit::window::WindowId;
+
+use crate::event::HostEvent;
+use crate::host::WinitHost;
+
+/// Runs an application (`A: ApplicationHandler<T>`) on an
+/// `EventLoop<HostEvent<T>>`, with Main's tasks and timers alongside.
+///
+/// Every callback goes to the application unchanged, [`HostEvent::User`]
+/// events unwrapped to its `user_event`. Around them:
+///
+/// - **When Main runs.** On [`HostEvent::Wake`] (tasks were dispatched) and
+///   in `about_to_wait` (before the application's own `about_to_wait`) when
+///   tasks are queued or a `delay` is due. At most one
+///   [budget](WinitHost::with_budget) of work per loop iteration: what is
+///   left runs in the next iteration, after the window and device events
+///   that arrived meanwhile, so input is never starved.
+/// - **How long the loop sleeps.** At the end of `about_to_wait`, the
+///   control flow becomes the earlier of the application's own and Main's:
+///   `Poll` while tasks are queued, `WaitUntil` the next `delay`'s
+///   deadline, else `Wait`. Idle, the loop sleeps until an event comes.
+///   The application's control flow is put back at the start of each
+///   iteration (`new_events`), so `event_loop.control_flow()` shows the
+///   application what it set itself. (The `StartCause` it receives reflects
+///   the combined flow: a `delay`'s deadline shows as `ResumeTimeReached`.)
+/// - **Exit.** After the application's `exiting`, the engine shuts down
+///   (unless [`WinitHost::with_shutdown_on_exit`] said otherwise): queued
+///   and sleeping tasks are cancelled, later dispatches rejected.
+pub struct DispatchersApp<A, T: 'static = ()> {
+    host: WinitHost<T>,
+    app: A,
+    /// Main ran its budget in this loop iteration.
+    ran_this_iteration: bool,
+    /// The control flow the application set, once known.
+    app_flow: Option<ControlFlow>,
+}
+
+impl<A: ApplicationHandler<T>, T: 'static> DispatchersApp<A, T> {
+    /// Wraps `app`; same as [`WinitHost::wrap`].
+    pub fn new(host: WinitHost<T>, app: A) -> Self {
+        DispatchersApp {
+            host,
+            app,
+            ran_this_iteration: false,
+            app_flow: None,
+        }
+    }
+}
+
+impl<A, T: 'static> DispatchersApp<A, T> {
+    /// The application.
+    pub fn app(&self) -> &A {
+        &self.app
+    }
+
+    /// The application, mutably.
+    pub fn app_mut(&mut self) -> &mut A {
+        &mut self.app
+    }
+
+    /// The host.
+    pub fn host(&self) -> &WinitHost<T> {
+        &self.host
+    }
+
+    /// The host and the application.
+    pub fn into_parts(self) -> (WinitHost<T>, A) {
+        (self.host, self.app)
+    }
+
+    /// Runs one budget of Main's work, unless this iteration had it already.
+    fn run_main(&mut self) {
+        if !self.ran_this_iteration {
+            self.ran_this_iteration = true;
+            self.host.engine().run_pending(self.host.budget());
+        }
+    }
+}
+
+impl<A: ApplicationHandler<T>, T: 'static> ApplicationHandler<HostEvent<T>>
+    for DispatchersApp<A, T>
+{
+    fn new_events(&mut self, event_loop: &ActiveEventLoop, cause: StartCause) {
+        self.ran_this_iteration = false;
+        if let Some(flow) = self.app_flow {
+            event_loop.set_control_flow(flow);
+        }
+        self.app.new_events(event_loop, cause);
+    }
+
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        self.app.resumed(event_loop);
+    }
+
+    fn user_event(&mut self, event_loop: &ActiveEventLoop, event: HostEvent<T>) {
+        match event {
+            HostEvent::Wake => self.run_main(),
+            HostEvent::User(event) => self.app.user_event(event_loop, event),
+        }
+    }
+
+    fn window_event(
+        &mut self,
+        event_loop: &ActiveEventLoop,
+        window_id: WindowId,
+        event: WindowEvent,
+    ) {
+        self.app.window_event(event_loop, window_id, event);
+    }
+
+    fn device_event(
+        &mut self,
+        event_loop: &ActiveEventLoop,
+        device_id: DeviceId,
+        event: DeviceEvent,
+    ) {
+        self.app.device_event(event_loop, device_id, event);
+    }
+
+    fn about_to_wait(&mut self, event_loop: &ActiveEventLoop) {
+        if self.host.is_due(Instant::now()) {
+            self.run_main();
+        }
+        self.app.about_to_wait(event_loop);
+        let app_flow = event_loop.control_flow();
+        self.app_flow = Some(app_flow);
+        event_loop.set_control_flow(earliest(app_flow, self.host.control_flow()));
+    }
+
+    fn suspended(&mut self, event_loop: &ActiveEventLoop) {
+        self.app.suspended(event_loop);
+    }
+
+    fn exiting(&mut self, event_loop: &ActiveEventLoop) {
+        self.app.exiting(event_loop);
+        if self.host.shutdown_on_exit() {
+            self.host.engine().shutdown();
+        }
+    }
+
+    fn memory_warning(&mut self, event_loop: &ActiveEventLoop) {
+        self.app.memory_warning(event_loop);
+    }
+}
+
+impl<A: fmt::Debug, T: 'static> fmt::Debug for DispatchersApp<A, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatchersApp")
+            .field("host", &self.host)
+            .field("app", &self.app)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The control flow that wakes the loop at the earlier of `a` and `b`.
+fn earliest(a: ControlFlow, b: ControlFlow) -> ControlFlow {
+    use ControlFlow::{Poll, Wait, WaitUntil};
+    match (a, b) {
+        (Poll, _) | (_, Poll) => Poll,
+        (WaitUntil(x), WaitUntil(y)) => WaitUntil(x.min(y)),
+        (WaitUntil(t), Wait) | (Wait, WaitUntil(t)) => WaitUntil(t),
+        (Wait, Wait) => Wait,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn earliest_wakes_at_the_first_deadline() {
+        use ControlFlow::{Poll, Wait, WaitUntil};
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        assert_eq!(earliest(Wait, Wait), Wait);
+        assert_eq!(earliest(Wait, WaitUntil(now)), WaitUntil(now));
+        assert_eq!(earliest(WaitUntil(later), Wait), WaitUntil(later));
+        assert_eq!(earliest(WaitUntil(later), WaitUntil(now)), WaitUntil(now));
+        assert_eq!(earliest(WaitUntil(now), WaitUntil(later)), WaitUntil(now));
+        assert_eq!(earliest(Poll, WaitUntil(now)), Poll);
+        assert_eq!(earliest(Wait, Poll), Poll);
+    }
+}

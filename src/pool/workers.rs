@@ -1,0 +1,311 @@
+//! [`Workers`]: a set of named threads that run the tasks of one queue; the
+//! engine behind `Default`, `IO` and the fixed pools.
+//!
+//! Threads are started on demand by a dispatch that finds none idle (up to
+//! `max_threads`), or all at once for a fixed pool; with a keep-alive an idle
+//! thread retires after it. The hand-off between the queue and the threads
+//! is the [`handoff`](super::handoff) protocol. A thread is named
+//! `{prefix}-{index}` with the lowest index not in use, so the names stay
+//! short however often threads come and go.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use super::handoff::{Next, Pushed, WorkQueue};
+use crate::dispatch::Dispatch;
+use crate::sync::{Condvar, Mutex};
+use crate::task::Runnable;
+
+thread_local! {
+    /// The pool (by address of its `Shared`) whose thread this is; 0 elsewhere.
+    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How a [`Workers`] set is made.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkersSpec {
+    /// The dispatcher's name.
+    pub(crate) name: String,
+    /// Threads are named `{thread_prefix}-{index}`, index from 1.
+    pub(crate) thread_prefix: String,
+    /// The cap on live threads.
+    pub(crate) max_threads: usize,
+    /// How long an idle thread waits for a task before it retires; `None`:
+    /// it never does.
+    pub(crate) keep_alive: Option<Duration>,
+    /// The threads' stack size; `None`: std's default.
+    pub(crate) stack_size: Option<usize>,
+    /// Whether [`Dispatch::is_current_thread`] is true on the pool's thread
+    /// (single-thread pools: `spawn_local` works from their tasks).
+    pub(crate) single_thread: bool,
+}
+
+/// The dispatcher side of a thread set: cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Workers {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    spec: WorkersSpec,
+    tasks: WorkQueue<Runnable>,
+    /// Which thread-name indices are taken (`names[i]`: index `i + 1`).
+    names: Mutex<Vec<bool>>,
+    /// Threads that have left their loop, for a shutdown that waits.
+    exited: Mutex<usize>,
+    exit: Condvar,
+}
+
+impl Workers {
+    /// A thread set that starts its threads on demand.
+    pub(crate) fn on_demand(spec: WorkersSpec) -> Self {
+        Workers {
+            shared: Shared::new(spec, 0),
+        }
+    }
+
+    /// A thread set with all its `spec.max_threads` threads started now;
+    /// returns their handles.
+    pub(crate) fn started(spec: WorkersSpec) -> io::Result<(Self, Vec<JoinHandle<()>>)> {
+        let threads = spec.max_threads;
+        let shared = Shared::new(spec, threads);
+        let mut handles = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            match shared.start_thread() {
+                Ok(handle) => handles.push(handle),
+                Err(err) => {
+                    // The threads not started still count as live: the ones
+                    // started exit on the close.
+                    shared.close();
+                    for handle in handles {
+                        let _ = handle.join();
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok((Workers { shared }, handles))
+    }
+
+    /// The shared part, for the owner of a fixed pool.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl Shared {
+    fn new(spec: WorkersSpec, live: usize) -> Arc<Self> {
+        Arc::new(Shared {
+            tasks: WorkQueue::new(spec.max_threads, live),
+            names: Mutex::new(Vec::new()),
+            exited: Mutex::new(0),
+            exit: Condvar::new(),
+            spec,
+        })
+    }
+
+    fn addr(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Starts one thread (already counted as live).
+    fn start_thread(self: &Arc<Self>) -> io::Result<JoinHandle<()>> {
+        let index = self.take_name();
+        let mut builder =
+            thread::Builder::new().name(format!("{}-{}", self.spec.thread_prefix, index));
+        if let Some(size) = self.spec.stack_size {
+            builder = builder.stack_size(size);
+        }
+        let shared = self.clone();
+        builder
+            .spawn(move || shared.run_thread(index))
+            .inspect_err(|_| self.release_name(index))
+    }
+
+    fn run_thread(self: Arc<Self>, index: usize) {
+        struct Exit<'a>(&'a Shared, usize);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                self.0.release_name(self.1);
+                *self.0.exited.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+                self.0.exit.notify_all();
+            }
+        }
+        let _exit = Exit(&self, index);
+        CURRENT_POOL.set(self.addr());
+        loop {
+            match self.tasks.next(self.spec.keep_alive) {
+                // Shutting down: a task not started yet is cancelled.
+                Next::Run(runnable) if self.tasks.is_closed() => drop(runnable),
+                Next::Run(runnable) => run_isolated(runnable),
+                Next::Retire => return,
+                Next::Closed => {
+                    self.tasks.exit_closed();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The lowest free thread-name index.
+    fn take_name(&self) -> usize {
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        let free = names.iter().position(|taken| !taken);
+        let slot = free.unwrap_or_else(|| {
+            names.push(false);
+            names.len() - 1
+        });
+        names[slot] = true;
+        slot + 1
+    }
+
+    fn release_name(&self, index: usize) {
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(taken) = names.get_mut(index - 1) {
+            *taken = false;
+        }
+    }
+
+    fn on_pushed(self: &Arc<Self>, pushed: Pushed<Runnable>) {
+        match pushed {
+            Pushed::WokeIdle | Pushed::Queued => {}
+            Pushed::StartThread => {
+                if let Err(err) = self.start_thread() {
+                    self.tasks.start_failed();
+                    report_start_failure(&self.spec.name, &err);
+                }
+            }
+            // Closed: dropping the runnable cancels the task.
+            Pushed::Rejected(runnable) => drop(runnable),
+        }
+    }
+
+    /// Closes the queue and cancels what is queued; running tasks finish
+    /// their current poll, then their threads exit. Returns `true` for the
+    /// call that closed it.
+    pub(crate) fn close(&self) -> bool {
+        let first = self.tasks.close();
+        while let Some(runnable) = self.tasks.take_closed() {
+            drop(runnable);
+        }
+        first
+    }
+
+    /// Waits until `count` threads have exited, or `deadline`; returns
+    /// whether they had.
+    pub(crate) fn wait_exited(&self, count: usize, deadline: Option<Instant>) -> bool {
+        let mut exited = self.exited.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if *exited >= count {
+                return true;
+            }
+            match deadline {
+                None => {
+                    exited = self
+                        .exit
+                        .wait(exited)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    exited = match self.exit.wait_timeout(exited, deadline - now) {
+                        Ok((exited, _)) => exited,
+                        Err(poisoned) => poisoned.into_inner().0,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Whether the calling thread is one of this set's.
+    pub(crate) fn is_own_thread(&self) -> bool {
+        CURRENT_POOL.get() == self.addr()
+    }
+
+    /// Threads started and not exited.
+    pub(crate) fn live_threads(&self) -> usize {
+        self.tasks.live_threads()
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+impl Workers {
+    /// Threads started and not exited (retiring threads leave the count
+    /// before they end).
+    pub(crate) fn live_threads(&self) -> usize {
+        self.shared.live_threads()
+    }
+
+    /// Threads that have ended their loop (and given back their name).
+    pub(crate) fn exited_threads(&self) -> usize {
+        *self
+            .shared
+            .exited
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Dispatch for Workers {
+    fn dispatch(&self, runnable: Runnable) {
+        let pushed = self.shared.tasks.push(runnable);
+        self.shared.on_pushed(pushed);
+    }
+
+    fn dispatch_yield(&self, runnable: Runnable) {
+        // On one of this set's threads, that thread asks for a task right
+        // after: queue behind the others without starting a thread.
+        let pushed = if self.shared.is_own_thread() {
+            self.shared.tasks.push_from_worker(runnable)
+        } else {
+            self.shared.tasks.push(runnable)
+        };
+        self.shared.on_pushed(pushed);
+    }
+
+    fn name(&self) -> &str {
+        &self.shared.spec.name
+    }
+
+    fn is_current_thread(&self) -> bool {
+        self.shared.spec.single_thread && self.shared.is_own_thread()
+    }
+}
+
+impl fmt::Debug for Workers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workers")
+            .field("name", &self.shared.spec.name)
+            .field("live_threads", &self.shared.live_threads())
+            .field("max_threads", &self.shared.spec.max_threads)
+            .finish()
+    }
+}
+
+/// Runs one task; a panic escaping it (a destructor's: the future's own
+/// panics are caught inside the task) is reported, never unwound into the
+/// thread's loop.
+pub(crate) fn run_isolated(runnable: Runnable) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
+        crate::panic::report_detached_panic(None, &*payload);
+    }
+}
+
+fn report_start_failure(pool: &str, err: &io::Error) {
+    eprintln!(
+        "dispatchers: pool '{pool}' could not start a thread ({err}); its queued tasks wait for \
+         a running thread or for the next dispatch to try again"
+    );
+}

@@ -1,0 +1,462 @@
+//! The virtual clock and the event queue shared by the test dispatchers of one
+//! test (the [`clock`] submodule makes it the clock of `delay` and `timeout`).
+//!
+//! # Ordering
+//!
+//! Every event has a key (virtual time, sequence number): a dispatched task is
+//! queued at the current virtual time, a timer at its deadline, and the
+//! sequence number grows with every event, so events due at the same time run
+//! in the order they were queued. The clock only moves forward, to the time of
+//! the event being run (or to the target of `advance_time_by`). A task woken
+//! by a timer takes the timer's key: it runs right when its timer fires, as
+//! kotlinx's test dispatchers resume a `delay` in place.
+//!
+//! # Threads
+//!
+//! Events run on the thread that created the scheduler (its *owner*), inside
+//! `run_current` / `advance_*` / `run_test`. Any thread may dispatch: a task
+//! dispatched from another thread is queued at the current virtual time and
+//! wakes the owner if it is waiting in `run_test`.
+//!
+//! # Foreground and background
+//!
+//! Each event is foreground or background (work of `TestScope::background`):
+//! "idle" means no foreground event is left, so an endless background ticker
+//! doesn't keep `advance_until_idle` busy. A timer is background when it is
+//! registered while background work runs on this thread (see [`Attribution`]).
+
+mod clock;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Wake, Waker};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+pub(crate) use clock::{Attribution, ClockBinding};
+
+use crate::block_on::ThreadWaker;
+use crate::task::Runnable;
+use crate::thread_id::current_thread_id;
+
+/// (virtual time since the start, sequence number).
+type EventKey = (Duration, u64);
+
+/// How many rounds of cancellation `cancel_all` runs before giving up on
+/// destructors that keep scheduling new work.
+const MAX_CANCEL_ROUNDS: usize = 10_000;
+
+/// Which events a call of [`Scheduler::run_next`] may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// Events due at the current virtual time or earlier (`run_current`).
+    Current,
+    /// Events due strictly before the given time (`advance_time_by`).
+    Before(Duration),
+    /// Any event, while a foreground event is left (`advance_until_idle`).
+    Idle,
+    /// Any event.
+    Any,
+}
+
+enum Event {
+    Task {
+        runnable: Runnable,
+        background: bool,
+    },
+    Timer {
+        waker: Waker,
+        background: bool,
+        /// The task that registered the timer, for reports.
+        owner: Option<Arc<str>>,
+    },
+}
+
+impl Event {
+    fn is_background(&self) -> bool {
+        match self {
+            Event::Task { background, .. } | Event::Timer { background, .. } => *background,
+        }
+    }
+}
+
+/// Why `State::firing` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// A timer is being fired.
+    Timer,
+    /// `reserve_turn` was called.
+    Reserved,
+}
+
+/// Whether the scheduler still runs work.
+enum Life {
+    Open,
+    /// `cancel_all` is running: dispatches made on the owner thread are kept
+    /// here and cancelled in place.
+    Cancelling(Vec<Runnable>),
+    /// Every later dispatch is cancelled (the runnable dropped).
+    Closed,
+}
+
+struct State {
+    now: Duration,
+    next_seq: u64,
+    events: BTreeMap<EventKey, Event>,
+    /// Waiting timers: sequence number -> deadline.
+    timers: HashMap<u64, Duration>,
+    /// How many events in `events` are foreground.
+    foreground: usize,
+    /// The key of the timer being fired: the first dispatch made on the owner
+    /// thread while it fires (its task's) takes the timer's place. Also a
+    /// turn reserved by `reserve_turn`.
+    firing: Option<(EventKey, Turn)>,
+    life: Life,
+}
+
+impl State {
+    fn next_key(&mut self, time: Duration) -> EventKey {
+        self.next_seq += 1;
+        (time, self.next_seq)
+    }
+
+    fn insert(&mut self, key: EventKey, event: Event) {
+        if !event.is_background() {
+            self.foreground += 1;
+        }
+        self.events.insert(key, event);
+    }
+
+    fn remove(&mut self, key: &EventKey) -> Option<Event> {
+        let event = self.events.remove(key)?;
+        if !event.is_background() {
+            self.foreground -= 1;
+        }
+        Some(event)
+    }
+}
+
+/// The clock and queue of one test (see the module docs).
+pub(crate) struct Scheduler {
+    origin: Instant,
+    owner: ThreadId,
+    parker: Arc<ThreadWaker>,
+    state: Mutex<State>,
+}
+
+impl Scheduler {
+    /// A scheduler at virtual time zero, owned by the calling thread.
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Scheduler {
+            origin: Instant::now(),
+            owner: current_thread_id(),
+            parker: ThreadWaker::current(),
+            state: Mutex::new(State {
+                now: Duration::ZERO,
+                next_seq: 0,
+                events: BTreeMap::new(),
+                timers: HashMap::new(),
+                foreground: 0,
+                firing: None,
+                life: Life::Open,
+            }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the calling thread is the one that runs this scheduler's events.
+    pub(crate) fn is_owner_thread(&self) -> bool {
+        self.owner == current_thread_id()
+    }
+
+    /// Panics with a message naming `operation` when called off the owner thread.
+    #[track_caller]
+    pub(crate) fn assert_owner(&self, operation: &str) {
+        assert!(
+            self.is_owner_thread(),
+            "TestDispatcher::{operation} must be called on the thread that created the \
+             dispatcher (the test thread): its tasks run there"
+        );
+    }
+
+    /// Virtual time since the start.
+    pub(crate) fn current_time(&self) -> Duration {
+        self.lock().now
+    }
+
+    /// Whether no foreground event is left.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.lock().foreground == 0
+    }
+
+    /// How many timers are waiting.
+    pub(crate) fn pending_timers(&self) -> usize {
+        self.lock().timers.len()
+    }
+
+    /// Queues `runnable` (see the module docs).
+    pub(crate) fn enqueue(&self, runnable: Runnable, background: bool) {
+        let owner = self.is_owner_thread();
+        let mut state = self.lock();
+        match &mut state.life {
+            Life::Open => {}
+            Life::Cancelling(rejected) if owner => {
+                rejected.push(runnable);
+                return;
+            }
+            Life::Cancelling(_) | Life::Closed => {
+                drop(state);
+                drop(runnable);
+                return;
+            }
+        }
+        let firing = if owner { state.firing.take() } else { None };
+        let key = match firing {
+            Some((key, _)) => key,
+            None => {
+                let now = state.now;
+                state.next_key(now)
+            }
+        };
+        state.insert(
+            key,
+            Event::Task {
+                runnable,
+                background,
+            },
+        );
+        drop(state);
+        if !owner {
+            self.parker.wake_by_ref();
+        }
+    }
+
+    /// Whether the calling thread runs this scheduler's tasks: the owner
+    /// thread, while the scheduler is open (`is_current_thread`, which
+    /// `immediate` asks before running a task in place). When a timer is
+    /// being fired its turn is spent: a task run in place now is the one it
+    /// woke.
+    pub(crate) fn is_current_thread(&self) -> bool {
+        if !self.is_owner_thread() {
+            return false;
+        }
+        let mut state = self.lock();
+        if !matches!(state.life, Life::Open) {
+            return false;
+        }
+        if matches!(state.firing, Some((_, Turn::Timer))) {
+            state.firing = None;
+        }
+        true
+    }
+
+    /// Whether an unconfined task may start or resume in place here: on the
+    /// owner thread while open, except the task woken by a timer being fired
+    /// (and a task started with [`reserve_turn`](Self::reserve_turn)), which
+    /// is dispatched at that turn and run by the scheduler, outside any
+    /// in-place run, so that what it spawns runs eagerly too.
+    ///
+    /// Nor where this scheduler is not the thread's clock (not installed, not
+    /// inside `run_current` / `advance_*`): a `delay` polled there would wait
+    /// in real time, so the task is queued instead.
+    pub(crate) fn may_run_in_place(&self) -> bool {
+        if !self.is_owner_thread() || !self.is_clock_here() {
+            return false;
+        }
+        let state = self.lock();
+        matches!(state.life, Life::Open) && state.firing.is_none()
+    }
+
+    /// Makes the next dispatch on the owner thread (and an unconfined start)
+    /// take the next turn at the current time; [`release_turn`](Self::release_turn)
+    /// forgets it if unused.
+    pub(crate) fn reserve_turn(&self) {
+        let mut state = self.lock();
+        let now = state.now;
+        let key = state.next_key(now);
+        state.firing = Some((key, Turn::Reserved));
+    }
+
+    /// See [`reserve_turn`](Self::reserve_turn).
+    pub(crate) fn release_turn(&self) {
+        self.consume_firing();
+    }
+
+    fn consume_firing(&self) {
+        let mut state = self.lock();
+        state.firing = None;
+    }
+
+    /// Runs the first event if `until` allows it; returns whether one ran.
+    pub(crate) fn run_next(&self, until: Until) -> bool {
+        let mut state = self.lock();
+        let Some((&key, _)) = state.events.first_key_value() else {
+            return false;
+        };
+        let eligible = match until {
+            Until::Current => key.0 <= state.now,
+            Until::Before(target) => key.0 < target,
+            Until::Idle => state.foreground > 0,
+            Until::Any => true,
+        };
+        if !eligible {
+            return false;
+        }
+        let event = state.remove(&key).expect("the first event is queued");
+        state.now = state.now.max(key.0);
+        match event {
+            Event::Task {
+                runnable,
+                background,
+            } => {
+                drop(state);
+                let name = runnable.name().map(Arc::from);
+                let _attribution = Attribution::enter(background, name);
+                run_isolated(runnable);
+            }
+            Event::Timer {
+                waker,
+                background,
+                owner,
+            } => {
+                state.timers.remove(&key.1);
+                state.firing = Some((key, Turn::Timer));
+                drop(state);
+                {
+                    let _attribution = Attribution::enter(background, owner);
+                    waker.wake();
+                }
+                self.consume_firing();
+            }
+        }
+        true
+    }
+
+    /// Moves the clock to `time` unless it is already later.
+    pub(crate) fn set_time_at_least(&self, time: Duration) {
+        let mut state = self.lock();
+        state.now = state.now.max(time);
+    }
+
+    /// Parks the owner thread until a task is dispatched from another thread,
+    /// `deadline` passes, or a short while has passed.
+    pub(crate) fn park_until(&self, deadline: Option<Instant>) {
+        let mut wait = Duration::from_millis(100);
+        if let Some(deadline) = deadline {
+            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        if !self.lock().events.is_empty() {
+            return;
+        }
+        self.parker.park(Some(wait));
+    }
+
+    /// Cancels everything: queued tasks are cancelled in place, tasks waiting
+    /// on timers are woken and cancelled, and so is every task dispatched
+    /// meanwhile (`wake_more` wakes tasks waiting elsewhere). Later
+    /// dispatches are cancelled. Must run on the owner thread.
+    pub(crate) fn cancel_all(&self, wake_more: impl FnOnce()) {
+        {
+            let mut state = self.lock();
+            if matches!(state.life, Life::Closed) {
+                return;
+            }
+            state.life = Life::Cancelling(Vec::new());
+        }
+        wake_more();
+        for _ in 0..MAX_CANCEL_ROUNDS {
+            let (events, rejected) = {
+                let mut state = self.lock();
+                state.timers.clear();
+                state.foreground = 0;
+                state.firing = None;
+                let events = std::mem::take(&mut state.events);
+                let rejected = match &mut state.life {
+                    Life::Cancelling(rejected) => std::mem::take(rejected),
+                    _ => Vec::new(),
+                };
+                (events, rejected)
+            };
+            if events.is_empty() && rejected.is_empty() {
+                break;
+            }
+            for event in events.into_values() {
+                match event {
+                    Event::Task { runnable, .. } => cancel_isolated(runnable),
+                    Event::Timer { waker, .. } => waker.wake(),
+                }
+            }
+            rejected.into_iter().for_each(cancel_isolated);
+        }
+        let leftover = {
+            let mut state = self.lock();
+            state.timers.clear();
+            state.foreground = 0;
+            let events = std::mem::take(&mut state.events);
+            let life = std::mem::replace(&mut state.life, Life::Closed);
+            (events, life)
+        };
+        drop(leftover);
+    }
+
+    /// The clock and what is queued, for failure reports.
+    pub(crate) fn describe_queue(&self) -> String {
+        const NAMED: usize = 5;
+        let state = self.lock();
+        let mut tasks = Vec::new();
+        let mut timers = Vec::new();
+        for (key, event) in &state.events {
+            match event {
+                Event::Task { runnable, .. } => tasks.push(runnable.name().map(str::to_owned)),
+                Event::Timer { owner, .. } => timers.push((key.0, owner.clone())),
+            }
+        }
+        let mut out = format!(
+            "virtual time is at {:?}; queued: {} task(s)",
+            state.now,
+            tasks.len()
+        );
+        let names: Vec<_> = tasks
+            .iter()
+            .flatten()
+            .take(NAMED)
+            .map(|name| format!("'{name}'"))
+            .collect();
+        if !names.is_empty() {
+            let more = if tasks.len() > names.len() {
+                ", ..."
+            } else {
+                ""
+            };
+            let _ = write!(out, " ({}{more})", names.join(", "));
+        }
+        let _ = write!(out, ", {} timer(s)", timers.len());
+        if let Some((time, owner)) = timers.first() {
+            let _ = write!(out, " (next at {time:?}");
+            if let Some(owner) = owner {
+                let _ = write!(out, ", set by '{owner}'");
+            }
+            out.push(')');
+        }
+        out
+    }
+}
+
+/// Runs one task; a panic escaping it (a destructor's: the future's own
+/// panics go to its `Task`) is reported, never unwound into the caller.
+fn run_isolated(runnable: Runnable) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
+        crate::panic::report_detached_panic(None, &*payload);
+    }
+}
+
+fn cancel_isolated(runnable: Runnable) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.cancel_in_place())) {
+        crate::panic::report_detached_panic(None, &*payload);
+    }
+}

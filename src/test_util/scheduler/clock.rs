@@ -1,0 +1,139 @@
+//! The scheduler as a clock: the crate-private [`TimerService`] that makes
+//! `delay` and `timeout` wait in virtual time, its binding to a thread, and
+//! the attribution of timers to foreground or background work.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use super::{Event, Life, Scheduler};
+use crate::time::heap::TimerKey;
+use crate::time::service::{self, TimerService};
+
+impl Scheduler {
+    /// The virtual clock as an `Instant`.
+    pub(crate) fn instant_at(&self, time: Duration) -> Instant {
+        self.origin
+            .checked_add(time)
+            .unwrap_or_else(|| self.origin + Duration::from_secs(86_400 * 365 * 30))
+    }
+
+    /// Makes this scheduler the clock of `delay`s polled on the calling
+    /// thread until the binding is dropped.
+    pub(crate) fn bind_clock(self: &Arc<Self>) -> ClockBinding {
+        let service: Arc<dyn TimerService> = self.clone();
+        ClockBinding {
+            previous: service::bind(Some(service)),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Whether this scheduler is the clock of `delay`s on the calling thread.
+    pub(super) fn is_clock_here(&self) -> bool {
+        let current = service::current();
+        std::ptr::addr_eq(Arc::as_ptr(&current), self as *const Self)
+    }
+}
+
+impl TimerService for Scheduler {
+    fn now(&self) -> Instant {
+        let now = self.lock().now;
+        self.instant_at(now)
+    }
+
+    fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey {
+        let time = deadline.saturating_duration_since(self.origin);
+        let (background, owner) = Attribution::current();
+        let mut state = self.lock();
+        let key = state.next_key(time);
+        // A closed scheduler registers nothing: the key then polls ready.
+        if matches!(state.life, Life::Open) {
+            state.timers.insert(key.1, time);
+            state.insert(
+                key,
+                Event::Timer {
+                    waker: waker.clone(),
+                    background,
+                    owner,
+                },
+            );
+        }
+        TimerKey::from_seq(key.1)
+    }
+
+    fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()> {
+        let mut state = self.lock();
+        let Some(&time) = state.timers.get(&key.seq()) else {
+            return Poll::Ready(());
+        };
+        let replaced = match state.events.get_mut(&(time, key.seq())) {
+            Some(Event::Timer { waker: current, .. }) if !current.will_wake(waker) => {
+                Some(std::mem::replace(current, waker.clone()))
+            }
+            _ => None,
+        };
+        drop(state);
+        // Dropping a task's last waker may schedule it: never under the lock.
+        drop(replaced);
+        Poll::Pending
+    }
+
+    fn cancel(&self, key: TimerKey) {
+        let mut state = self.lock();
+        let removed = match state.timers.remove(&key.seq()) {
+            Some(time) => state.remove(&(time, key.seq())),
+            None => None,
+        };
+        drop(state);
+        drop(removed);
+    }
+}
+
+/// Restores the previous clock of `delay`s on this thread when dropped.
+pub(crate) struct ClockBinding {
+    previous: Option<Arc<dyn TimerService>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Drop for ClockBinding {
+    fn drop(&mut self) {
+        service::bind(self.previous.take());
+    }
+}
+
+thread_local! {
+    /// Whether the work running on this thread is background work, and the
+    /// name of its task.
+    static ATTRIBUTION: RefCell<(bool, Option<Arc<str>>)> = const { RefCell::new((false, None)) };
+}
+
+/// Marks the work running on this thread as foreground or background (and
+/// names its task) until dropped; timers registered meanwhile inherit it. Set
+/// by the scheduler around each event and by scope tasks around each poll:
+/// the innermost wins.
+pub(crate) struct Attribution {
+    previous: Option<(bool, Option<Arc<str>>)>,
+}
+
+impl Attribution {
+    pub(crate) fn enter(background: bool, name: Option<Arc<str>>) -> Self {
+        let previous = ATTRIBUTION.try_with(|a| a.replace((background, name))).ok();
+        Attribution { previous }
+    }
+
+    fn current() -> (bool, Option<Arc<str>>) {
+        ATTRIBUTION
+            .try_with(|a| a.borrow().clone())
+            .unwrap_or((false, None))
+    }
+}
+
+impl Drop for Attribution {
+    fn drop(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            let _ = ATTRIBUTION.try_with(|a| *a.borrow_mut() = previous);
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The host engine: wake coalescing, budgets, panic isolation, shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dispatchers::{Budget, HostEngine, block_on, delay};
+
+/// An engine whose host wake-up is a counter.
+fn engine() -> (HostEngine, Arc<AtomicUsize>) {
+    let wakes = Arc::new(AtomicUsize::new(0));
+    let counter = wakes.clone();
+    let engine = HostEngine::new("test-host", move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    (engine, wakes)
+}
+
+/// Counts drops of the future it is moved into.
+struct DropCounter(Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_burst_of_dispatches_costs_one_host_wake() {
+    let (engine, wakes) = engine();
+    let main = engine.dispatcher();
+    let tasks: Vec<_> = (0..100).map(|i| main.spawn(async move { i })).collect();
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    assert_eq!(engine.host_wakes(), 1);
+    let report = engine.run_pending(Budget::unlimited());
+    assert_eq!(report.ran, 100);
+    assert!(!report.more_pending);
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(block_on(task).unwrap(), i);
+    }
+    // The next burst wakes the host again, once.
+    let tasks: Vec<_> = (0..10).map(|_| main.spawn(async {})).collect();
+    assert_eq!(wakes.load(Ordering::SeqCst), 2);
+    engine.run_pending(Budget::unlimited());
+    drop(tasks);
+}
+
+#[test]
+fn bursts_from_other_threads_are_coalesced_too() {
+    let (engine, wakes) = engine();
+    let main = engine.dispatcher();
+    let producers: Vec<_> = (0..4)
+        .map(|_| {
+            let main = main.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    main.spawn(async {}).detach();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    assert_eq!(
+        wakes.load(Ordering::SeqCst),
+        1,
+        "4000 dispatches, no drain: one wake"
+    );
+    assert_eq!(engine.run_pending(Budget::unlimited()).ran, 4000);
+}
+
+#[test]
+fn dispatches_made_while_draining_do_not_wake_the_host() {
+    let (engine, wakes) = engine();
+    let main = engine.dispatcher();
+    let inner = main.clone();
+    main.spawn(async move {
+        for _ in 0..10 {
+            inner.spawn(async {}).detach();
+        }
+    })
+    .detach();
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+    let report = engine.run_pending(Budget::unlimited());
+    assert_eq!(
+        report.ran, 11,
+        "tasks spawned while draining run in the same call"
+    );
+    assert_eq!(wakes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn task_budget_leaves_the_rest_and_rearms_the_wake() {
+    let (engine, wakes) = engine();
+    let main = engine.dispatcher();
+    for _ in 0..10 {
+        main.spawn(async {}).detach();
+    }
+    let report = engine.run_pending(Budget::unlimited().max_tasks(4));
+    assert_eq!(report.ran, 4);
+    assert!(report.more_pending);
+    assert!(engine.has_pending());
+    assert_eq!(engine.next_timeout(), Some(Duration::ZERO));
+    assert_eq!(
+        wakes.load(Ordering::SeqCst),
+        2,
+        "leftover work re-arms the host wake"
+    );
+    assert_eq!(engine.run_pending(Budget::unlimited()).ran, 6);
+    assert!(!engine.has_pending());
+}
+
+#[test]
+fn time_budget_stops_starting_tasks() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    for _ in 0..5 {
+        main.spawn(async { std::thread::sleep(Duration::from_millis(20)) })
+            .detach();
+    }
+    let report = engine.run_pending(Budget::unlimited().max_time(Duration::from_millis(1)));
+    // Each task alone outlasts the budget, so at most one starts (none if the
+    // thread was descheduled for the whole millisecond).
+    assert!(report.ran <= 1, "ran {}", report.ran);
+    assert!(report.more_pending);
+    let rest = engine.run_pending(Budget::unlimited()).ran;
+    assert_eq!(report.ran + rest, 5);
+}
+
+#[test]
+fn a_panicking_task_does_not_unwind_through_run_pending() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let bad = main.spawn(async { panic!("task panic") });
+    let good = main.spawn(async { "still running" });
+    let report = engine.run_pending(Budget::unlimited());
+    assert_eq!(report.ran, 2);
+    let err = block_on(bad).unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.to_string(), "task panicked: task panic");
+    assert_eq!(block_on(good).unwrap(), "still running");
+}
+
+#[test]
+fn shutdown_cancels_queued_tasks_and_drops_their_futures() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let guard = DropCounter(drops.clone());
+            main.spawn(async move {
+                let _guard = guard;
+            })
+        })
+        .collect();
+    engine.shutdown();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        3,
+        "queued futures dropped on the loop thread"
+    );
+    for task in tasks {
+        assert!(block_on(task).unwrap_err().is_cancelled());
+    }
+}
+
+#[test]
+fn dispatch_after_shutdown_is_rejected_from_any_thread() {
+    let (engine, wakes) = engine();
+    let main = engine.dispatcher();
+    drop(engine);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let guard = DropCounter(drops.clone());
+    let task = std::thread::spawn(move || {
+        main.spawn(async move {
+            let _guard = guard;
+            unreachable!("a rejected task never runs");
+        })
+    })
+    .join()
+    .unwrap();
+    let err = block_on(task).unwrap_err();
+    assert!(err.is_cancelled());
+    assert_eq!(err.to_string(), "task was cancelled");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "the Send future was dropped"
+    );
+    assert_eq!(wakes.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn shutdown_cancels_tasks_waiting_on_the_engines_timers() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let sleeper = main.spawn(async { delay(Duration::from_secs(3600)).await });
+    engine.run_pending(Budget::unlimited());
+    assert_eq!(engine.pending_timers(), 1);
+    engine.shutdown();
+    assert!(block_on(sleeper).unwrap_err().is_cancelled());
+}
+
+#[test]
+fn dropping_a_task_cancels_it() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let polled = Arc::new(AtomicUsize::new(0));
+    let (guard, count) = (DropCounter(drops.clone()), polled.clone());
+    let task = main.spawn(async move {
+        let _guard = guard;
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    drop(task);
+    engine.run_pending(Budget::unlimited());
+    assert_eq!(
+        polled.load(Ordering::SeqCst),
+        0,
+        "a cancelled task is never polled"
+    );
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}

@@ -1,0 +1,186 @@
+//! `Main.immediate` and `Unconfined`: in place vs dispatched, and the
+//! trampoline that keeps deep resume chains off the stack.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use dispatchers::{Budget, Dispatchers, HostEngine, block_on, yield_now};
+
+/// A one-shot signal: `fire` wakes the future awaiting it.
+#[derive(Clone, Default)]
+struct Signal(Arc<Mutex<(bool, Option<Waker>)>>);
+
+impl Signal {
+    fn fire(&self) {
+        let waker = {
+            let mut state = self.0.lock().unwrap();
+            state.0 = true;
+            state.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for Signal {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.0.lock().unwrap();
+        if state.0 {
+            Poll::Ready(())
+        } else {
+            state.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+fn engine() -> HostEngine {
+    HostEngine::new("immediate-test", || {})
+}
+
+#[test]
+fn immediate_runs_in_place_on_the_loop_thread_and_pushes_nothing() {
+    let engine = engine();
+    let immediate = engine.dispatcher().immediate();
+    assert!(!immediate.is_dispatch_needed());
+    let task = immediate.spawn(async { 1 });
+    assert!(task.is_finished(), "ran before spawn returned");
+    assert!(!engine.has_pending(), "no queue push");
+    assert_eq!(engine.host_wakes(), 0);
+    assert_eq!(block_on(task).unwrap(), 1);
+}
+
+#[test]
+fn immediate_dispatches_from_other_threads() {
+    let engine = engine();
+    let immediate = engine.dispatcher().immediate();
+    let task = std::thread::spawn(move || {
+        assert!(immediate.is_dispatch_needed());
+        immediate.spawn(async { std::thread::current().id() })
+    })
+    .join()
+    .unwrap();
+    assert!(!task.is_finished());
+    assert!(engine.has_pending());
+    engine.run_pending(Budget::unlimited());
+    assert_eq!(block_on(task).unwrap(), std::thread::current().id());
+}
+
+#[test]
+fn a_resume_on_the_loop_thread_runs_in_place() {
+    let engine = engine();
+    let immediate = engine.dispatcher().immediate();
+    let signal = Signal::default();
+    let resumed = Arc::new(AtomicUsize::new(0));
+    let (wait, count) = (signal.clone(), resumed.clone());
+    immediate
+        .spawn(async move {
+            wait.await;
+            count.fetch_add(1, Ordering::SeqCst);
+        })
+        .detach();
+    assert_eq!(resumed.load(Ordering::SeqCst), 0);
+    signal.fire();
+    assert_eq!(resumed.load(Ordering::SeqCst), 1, "resumed inside fire()");
+    assert!(!engine.has_pending());
+}
+
+#[test]
+fn yield_on_immediate_always_dispatches() {
+    let engine = engine();
+    let immediate = engine.dispatcher().immediate();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let inner = log.clone();
+    let task = immediate.spawn(async move {
+        inner.lock().unwrap().push("before");
+        yield_now().await;
+        inner.lock().unwrap().push("after");
+    });
+    assert_eq!(*log.lock().unwrap(), ["before"]);
+    assert!(engine.has_pending(), "the yield went to Main's queue");
+    engine.run_pending(Budget::unlimited());
+    assert_eq!(*log.lock().unwrap(), ["before", "after"]);
+    assert!(task.is_finished());
+}
+
+/// A chain of tasks, each resumed in place by the previous one's wake-up.
+fn resume_chain(spawn: impl Fn(Signal, Signal)) -> usize {
+    const DEPTH: usize = 1_000_000;
+    let first = Signal::default();
+    let mut previous = first.clone();
+    for _ in 0..DEPTH {
+        let next = Signal::default();
+        spawn(previous, next.clone());
+        previous = next;
+    }
+    let last = previous;
+    first.fire();
+    block_on(last);
+    DEPTH
+}
+
+#[test]
+fn a_million_nested_immediate_resumes_do_not_overflow_the_stack() {
+    // Run on a thread with a small stack: nesting would overflow it quickly.
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let engine = engine();
+            let immediate = engine.dispatcher().immediate();
+            let depth = resume_chain(|wait, next| {
+                immediate
+                    .spawn(async move {
+                        wait.await;
+                        next.fire();
+                    })
+                    .detach();
+            });
+            assert_eq!(depth, 1_000_000);
+            assert!(!engine.has_pending(), "all in place, nothing queued");
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn a_million_nested_unconfined_resumes_do_not_overflow_the_stack() {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            let unconfined = Dispatchers::unconfined();
+            resume_chain(|wait, next| {
+                unconfined
+                    .spawn(async move {
+                        wait.await;
+                        next.fire();
+                    })
+                    .detach();
+            });
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+fn unconfined_cannot_be_limited_and_zero_is_an_error() {
+    let unconfined = Dispatchers::unconfined();
+    assert!(!unconfined.is_dispatch_needed());
+    let err = unconfined.limited_parallelism(2).unwrap_err();
+    assert!(err.to_string().contains("Unconfined"), "{err}");
+    let engine = engine();
+    let main = engine.dispatcher();
+    assert_eq!(
+        main.limited_parallelism(0).unwrap_err(),
+        dispatchers::ParallelismError::Zero
+    );
+    let limited = main.limited_parallelism(3).unwrap();
+    assert_eq!(limited, *main.dispatcher(), "Main limited is Main itself");
+}
