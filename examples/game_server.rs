@@ -5,6 +5,7 @@
 //! cargo run --example game_server
 //! cargo run --example game_server -- --clients 32 --seconds 10
 //! cargo run --example game_server -- --run-forever      # Ctrl-C to stop
+//! cargo run --example game_server -- --fuzz 10          # + clients sending garbage
 //! ```
 //!
 //! It needs no set-up: it listens on a free loopback port, starts its own
@@ -23,7 +24,11 @@
 //!   comes back to Main with the result;
 //! - `delay` runs on the loop's own timers: a player who falls off the arena
 //!   respawns after a delay, and the autosave task sleeps between saves;
-//! - malformed input gets an `ERR` reply and the server goes on.
+//! - malformed input gets an `ERR` reply and the server goes on; a client
+//!   that sends an endless line, or never reads its replies, is cut off
+//!   instead of buffered for. `--fuzz S` adds clients that send random bytes
+//!   for `S` seconds and checks that the well-behaved clients are all still
+//!   served and that the process's memory stays bounded.
 //!
 //! The protocol is one line each way. Commands: `MOVE dx dy` (each in
 //! -3..=3), `SAY text`, `SAVE`, `QUIT`. Every command gets exactly one reply,
@@ -67,13 +72,22 @@ const AUTOSAVE_EVERY: Duration = Duration::from_secs(1);
 const MAX_LINE: usize = 256;
 /// A client whose unfinished line grows past this is disconnected.
 const MAX_INBOX: usize = 4096;
+/// The most lines of one client that become tasks in one loop turn.
+const LINES_PER_TURN: usize = 64;
+/// A client whose unsent replies pile up past this (it does not read them)
+/// is disconnected.
+const MAX_OUTBOX: usize = 64 * 1024;
+/// Clients sending random bytes, with `--fuzz`.
+const FUZZERS: usize = 4;
+/// With `--fuzz`, the run fails if the process grew by more than this.
+const FUZZ_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long the server waits for clients to say goodbye, and for the final save.
 const GRACE: Duration = Duration::from_secs(5);
 /// Simulated clients give up on a server silent for this long.
 const CLIENT_IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: cargo run --example game_server -- \
-                     [--clients N] [--seconds S] [--run-forever]";
+                     [--clients N] [--seconds S] [--run-forever] [--fuzz S]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -81,14 +95,11 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let config = match Config::from_args(args) {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("game_server: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&config) {
+    if let Err(message) = Config::from_args(args.clone()) {
+        eprintln!("game_server: {message}\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    match run_with_args(args) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
@@ -98,9 +109,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the server as the command line `args` (without the program name)
+/// asks; `Ok(true)` when every client got the replies it expected. The
+/// repository's `tests/reliability_game_server.rs` runs it with `--fuzz 10`.
+pub fn run_with_args(args: Vec<String>) -> Result<bool, Box<dyn Error>> {
+    run(&Config::from_args(args)?)
+}
+
 /// Runs the server and its simulated clients; `Ok(true)` when every client
 /// got the replies it expected.
 fn run(config: &Config) -> Result<bool, Box<dyn Error>> {
+    let memory_at_start = resident_memory();
     // The loop's host: from here on, this thread is Main.
     let poll = Poll::new()?;
     let host = MioHost::new(poll.registry(), WAKE)?;
@@ -133,6 +152,16 @@ fn run(config: &Config) -> Result<bool, Box<dyn Error>> {
                 .spawn(move || run_client(n, addr, ends_at))
         })
         .collect::<io::Result<_>>()?;
+    let fuzzers: Vec<_> = match (config.fuzz, ends_at) {
+        (true, Some(until)) => (0..FUZZERS)
+            .map(|n| {
+                thread::Builder::new()
+                    .name(format!("fuzzer-{n}"))
+                    .spawn(move || run_fuzzer(n, addr, until))
+            })
+            .collect::<io::Result<_>>()?,
+        _ => Vec::new(),
+    };
 
     // Play until time is up, then let the clients say goodbye.
     while ends_at.is_none_or(|t| Instant::now() < t) {
@@ -162,6 +191,11 @@ fn run(config: &Config) -> Result<bool, Box<dyn Error>> {
     // tasks still waiting on Main (the autosave, asleep in its `delay`) are
     // cancelled.
     let (ticks, max_late) = (server.tick, server.max_late_ever);
+    let cut_off = (
+        server.cut_long_lines,
+        server.cut_slow_readers,
+        server.max_backlog,
+    );
     drop(server);
 
     let mut all_well = true;
@@ -193,9 +227,53 @@ fn run(config: &Config) -> Result<bool, Box<dyn Error>> {
         "clients: received {} OK, {} ERR and {} EVENT lines",
         seen.ok, seen.rejected, seen.events
     );
-    if all_well && (seen.ok, seen.rejected) != (g.commands, g.rejected) {
-        eprintln!("the clients' counts differ from the server's");
-        all_well = false;
+    if fuzzers.is_empty() {
+        if all_well && (seen.ok, seen.rejected) != (g.commands, g.rejected) {
+            eprintln!("the clients' counts differ from the server's");
+            all_well = false;
+        }
+    } else {
+        // The server's counts include the fuzzers' lines.
+        if all_well && (seen.ok > g.commands || seen.rejected > g.rejected) {
+            eprintln!("the clients saw more replies than the server sent");
+            all_well = false;
+        }
+        let mut fuzzed = FuzzReport::default();
+        for fuzzer in fuzzers {
+            match fuzzer.join() {
+                Ok(report) => fuzzed.add(&report),
+                Err(_) => {
+                    eprintln!("a fuzzer panicked");
+                    all_well = false;
+                }
+            }
+        }
+        let (start, end) = (memory_at_start, resident_memory());
+        println!(
+            "fuzz: {FUZZERS} clients sent {} random bytes over {} connections; the server cut \
+             off {} endless lines and {} clients that did not read (largest backlog {} bytes); \
+             memory {} at start, {} at end",
+            fuzzed.bytes,
+            fuzzed.connections,
+            cut_off.0,
+            cut_off.1,
+            cut_off.2,
+            mebibytes(start),
+            mebibytes(end),
+        );
+        if let (Some(start), Some(end)) = (start, end) {
+            if end > start + FUZZ_MEMORY_LIMIT {
+                eprintln!(
+                    "memory grew by more than {}",
+                    mebibytes(Some(FUZZ_MEMORY_LIMIT))
+                );
+                all_well = false;
+            }
+        }
+        println!(
+            "fuzz: every well-behaved client served: {}",
+            if all_well { "yes" } else { "NO" }
+        );
     }
     Ok(all_well)
 }
@@ -211,6 +289,8 @@ struct Server {
     host: MioHost,
     listener: TcpListener,
     conns: HashMap<Token, Conn>,
+    /// Connections with input left over from the last turn.
+    read_again: Vec<Token>,
     next_token: usize,
     game: Shared,
     tick: u64,
@@ -218,6 +298,12 @@ struct Server {
     /// Since the last stats line.
     interval: Interval,
     max_late_ever: Duration,
+    /// Connections closed for a line longer than [`MAX_INBOX`].
+    cut_long_lines: u64,
+    /// Connections closed for not reading their replies ([`MAX_OUTBOX`]).
+    cut_slow_readers: u64,
+    /// The most bytes one connection had waiting (in and out) after a turn.
+    max_backlog: usize,
 }
 
 /// One client's socket and its unread/unwritten bytes.
@@ -249,12 +335,16 @@ impl Server {
             host,
             listener,
             conns: HashMap::new(),
+            read_again: Vec::new(),
             next_token: LISTENER.0 + 1,
             game,
             tick: 0,
             next_tick: Instant::now() + TICK,
             interval: Interval::default(),
             max_late_ever: Duration::ZERO,
+            cut_long_lines: 0,
+            cut_slow_readers: 0,
+            max_backlog: 0,
         })
     }
 
@@ -277,9 +367,12 @@ impl Server {
         for token in ready {
             if token == LISTENER {
                 self.accept();
-            } else {
+            } else if !self.read_again.contains(&token) {
                 self.read_commands(token);
             }
+        }
+        for token in std::mem::take(&mut self.read_again) {
+            self.read_commands(token);
         }
 
         // Commands, timers that came due, and whatever other threads sent.
@@ -337,22 +430,36 @@ impl Server {
         }
     }
 
-    /// Reads what the socket has and spawns a task on Main per complete line.
+    /// Reads what the socket has, up to [`MAX_INBOX`] bytes ahead, and
+    /// spawns a task on Main per complete line, at most [`LINES_PER_TURN`]:
+    /// a client that floods the server waits for its turn (and, its socket
+    /// full, is slowed down by TCP) instead of filling the queue. What is left
+    /// is read again on the next turn.
     fn read_commands(&mut self, token: Token) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
         let mut buf = [0u8; 1024];
-        let open = loop {
+        let mut drained = false;
+        let mut open = true;
+        while conn.inbox.len() < MAX_INBOX {
             match conn.stream.read(&mut buf) {
-                Ok(0) => break false,
-                Ok(n) => conn.inbox.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break false,
+                Ok(0) => open = false,
+                Ok(n) => {
+                    conn.inbox.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => drained = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => open = false,
             }
-        };
-        while let Some(end) = conn.inbox.iter().position(|&b| b == b'\n') {
+            break;
+        }
+        let mut lines = 0;
+        while lines < LINES_PER_TURN {
+            let Some(end) = conn.inbox.iter().position(|&b| b == b'\n') else {
+                break;
+            };
             let mut line: Vec<u8> = conn.inbox.drain(..=end).collect();
             line.pop();
             if line.last() == Some(&b'\r') {
@@ -360,8 +467,16 @@ impl Server {
             }
             // The command runs as a task on Main, after this turn's reads.
             spawn_on_main_local(handle_line(self.game.clone(), conn.player, line)).detach();
+            lines += 1;
         }
-        if conn.inbox.len() > MAX_INBOX {
+        let unfinished_line = !conn.inbox.contains(&b'\n');
+        if open && (!unfinished_line || !drained) {
+            // mio's events are edge-triggered: no event comes for bytes
+            // already waiting, so come back to them.
+            self.read_again.push(token);
+        }
+        if unfinished_line && conn.inbox.len() >= MAX_INBOX {
+            self.cut_long_lines += 1;
             let mut game = self.game.borrow_mut();
             game.rejected += 1;
             game.reply(conn.player, "ERR line too long, closing");
@@ -400,7 +515,12 @@ impl Server {
                     Err(_) => break false,
                 }
             };
-            if !writable || (quitting && conn.outbox.is_empty()) {
+            self.max_backlog = self.max_backlog.max(conn.inbox.len() + conn.outbox.len());
+            if conn.outbox.len() > MAX_OUTBOX {
+                // It does not read: cut it off rather than buffer for it.
+                self.cut_slow_readers += 1;
+                finished.push(token);
+            } else if !writable || (quitting && conn.outbox.is_empty()) {
                 finished.push(token);
             }
         }
@@ -842,6 +962,103 @@ impl Dice {
 }
 
 // ---------------------------------------------------------------------------
+// Fuzzing clients (`--fuzz`): random bytes, no manners.
+// ---------------------------------------------------------------------------
+
+/// What the fuzzers did.
+#[derive(Default)]
+struct FuzzReport {
+    bytes: u64,
+    connections: u64,
+}
+
+impl FuzzReport {
+    fn add(&mut self, other: &FuzzReport) {
+        self.bytes += other.bytes;
+        self.connections += other.connections;
+    }
+}
+
+/// Sends random bytes until `until`, connecting again whenever the server
+/// cuts it off. Fuzzer 0 never reads its replies (the server must cut it
+/// off rather than buffer for it); the others read and discard them.
+fn run_fuzzer(n: usize, server: SocketAddr, until: Instant) -> FuzzReport {
+    let mute = n == 0;
+    let mut dice = Dice::new(1000 + n as u64);
+    let mut report = FuzzReport::default();
+    let mut replies = [0u8; 4096];
+    while Instant::now() < until {
+        let Ok(mut stream) = StdTcpStream::connect(server) else {
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(1)));
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+        report.connections += 1;
+        'connected: while Instant::now() < until {
+            match stream.write(&garbage(&mut dice, mute)) {
+                Ok(n) => report.bytes += n as u64,
+                Err(e) if is_timeout(&e) => {}
+                Err(_) => break 'connected, // cut off
+            }
+            if !mute {
+                loop {
+                    match stream.read(&mut replies) {
+                        Ok(0) => break 'connected,
+                        Ok(_) => {}
+                        Err(e) if is_timeout(&e) => break,
+                        Err(_) => break 'connected,
+                    }
+                }
+            }
+            thread::sleep(Duration::from_millis(1 + dice.roll(3)));
+        }
+    }
+    report
+}
+
+/// Up to 256 random bytes with newlines among them (each line a task on
+/// Main, and an `ERR` reply, mostly); once in a while a line longer than
+/// the server accepts. The mute fuzzer sends empty lines, each worth an
+/// `ERR` reply it never reads.
+fn garbage(dice: &mut Dice, mute: bool) -> Vec<u8> {
+    if mute {
+        return vec![b'\n'; 512];
+    }
+    if dice.roll(64) == 0 {
+        return vec![b'x'; MAX_INBOX + 1];
+    }
+    (0..1 + dice.roll(256))
+        .map(|_| match dice.roll(16) {
+            0 => b'\n',
+            _ => dice.roll(256) as u8,
+        })
+        .collect()
+}
+
+fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// The process's resident memory, where the OS says (Linux).
+fn resident_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn mebibytes(bytes: Option<u64>) -> String {
+    match bytes {
+        Some(bytes) => format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0)),
+        None => "unknown".to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Command line.
 // ---------------------------------------------------------------------------
 
@@ -849,6 +1066,8 @@ struct Config {
     clients: usize,
     /// `None`: run until interrupted.
     run_for: Option<Duration>,
+    /// Add [`FUZZERS`] clients that send random bytes.
+    fuzz: bool,
 }
 
 impl Config {
@@ -856,6 +1075,7 @@ impl Config {
         let mut config = Config {
             clients: 8,
             run_for: Some(Duration::from_secs(4)),
+            fuzz: false,
         };
         let mut forever = false;
         let mut args = args.into_iter();
@@ -878,10 +1098,22 @@ impl Config {
                     config.run_for = Some(Duration::from_secs_f64(seconds));
                 }
                 "--run-forever" => forever = true,
+                "--fuzz" => {
+                    let seconds: f64 = value()?
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 1e6)
+                        .ok_or("--fuzz takes a positive number of seconds")?;
+                    config.run_for = Some(Duration::from_secs_f64(seconds));
+                    config.fuzz = true;
+                }
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
         if forever {
+            if config.fuzz {
+                return Err("--fuzz runs for a set time: not with --run-forever".to_owned());
+            }
             config.run_for = None;
         }
         Ok(config)

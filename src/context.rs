@@ -34,6 +34,11 @@ impl Drop for Enter {
     }
 }
 
+/// The identity of the dispatcher of the task being polled (0: none).
+pub(crate) fn current_id() -> usize {
+    CURRENT.get()
+}
+
 /// Whether the calling code runs inside a task of `dispatcher`.
 pub(crate) fn is_current(dispatcher: &Dispatcher) -> bool {
     CURRENT.get() == dispatcher.id()
@@ -42,9 +47,10 @@ pub(crate) fn is_current(dispatcher: &Dispatcher) -> bool {
 /// Runs `future` on `dispatcher` and returns its output to the caller, which
 /// resumes on its own dispatcher.
 ///
-/// - Already inside a task of `dispatcher`, or on a dispatcher that needs no
-///   dispatch here (`Main.immediate` on the main thread, `Unconfined`), the
-///   future runs in place: no hop.
+/// - Already inside a task of `dispatcher`, the future runs as part of the
+///   caller: no hop. On a dispatcher that needs no dispatch here
+///   (`Main.immediate` on the main thread, `Unconfined`), it starts in place,
+///   and resumes through that dispatcher after each suspension.
 /// - Dropping the returned future cancels the inner task.
 /// - A panic inside `future` resumes in the caller.
 ///
@@ -95,7 +101,7 @@ where
 {
     let dispatcher = dispatcher.clone();
     async move {
-        if is_current(&dispatcher) || !dispatcher.is_dispatch_needed() {
+        if is_current(&dispatcher) {
             let mut future = pin!(future);
             let polled =
                 poll_fn(
@@ -108,6 +114,10 @@ where
                 .await;
             return polled.map_err(JoinError::from_panic);
         }
+        // On a dispatcher that needs no dispatch here (immediate on its own
+        // thread, Unconfined), the task starts in place: no hop. It is still a
+        // task of that dispatcher, so it also *resumes* through it, never on
+        // whatever thread resumes the caller.
         dispatcher.spawn(future).await
     }
 }

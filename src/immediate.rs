@@ -28,7 +28,9 @@ impl Dispatch for Immediate {
     }
 
     fn is_dispatch_needed(&self) -> bool {
-        !self.main.is_current_thread()
+        // While its loop fires timers, a resumed task queues like any other,
+        // so timer wake-ups stay within `run_pending`'s budget and order.
+        !self.main.is_current_thread() || crate::host::is_firing_timers()
     }
 
     fn dispatch_yield(&self, runnable: Runnable) {

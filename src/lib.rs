@@ -73,9 +73,16 @@
 //!
 //! A panicking task never unwinds through a host loop: the panic goes to its
 //! [`Task`] (`JoinError::is_panic`), or, for a detached task, to the global
-//! handler ([`set_panic_handler`]). Dropping a [`Task`] cancels its future.
-//! A dispatch to a host that has shut down cancels the task: its `Task`
-//! resolves to a cancelled [`JoinError`].
+//! handler ([`set_panic_handler`]); [`set_panic_policy`] can make either
+//! abort the process instead. Dropping a [`Task`] cancels its future.
+//!
+//! When a host shuts down ([`HostEngine::shutdown`], or dropping the host),
+//! every task of its Main (queued, sleeping on its timers, or suspended on
+//! anything else) is cancelled on the loop thread: its `Task` resolves to a
+//! cancelled [`JoinError`], a `Send` future is dropped, and a `!Send` future
+//! is never dropped on another thread. A later dispatch to it is rejected
+//! the same way. `RELIABILITY.md` lists the guarantees and the tests behind
+//! them.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -108,7 +115,10 @@ pub use host::{Budget, HostEngine, LoopHost, RunReport};
 pub use main_dispatcher::{
     Dispatchers, MainDispatcher, ThreadMainGuard, spawn_on_main, spawn_on_main_local,
 };
-pub use panic::{PanicReport, PanicSource, reset_panic_handler, set_panic_handler};
+pub use panic::{
+    PanicPolicy, PanicReport, PanicSource, panic_policy, reset_panic_handler, set_panic_handler,
+    set_panic_policy,
+};
 pub use pool::{ThreadPool, ThreadPoolBuilder};
 pub use registry::{
     HostFactory, MainDispatcherFactory, MissingMainDispatcher, register_main_factory,

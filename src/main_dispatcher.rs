@@ -132,6 +132,12 @@ impl Dispatchers {
                 return main;
             }
         }
+        if let Some(main) = SELECTED.get() {
+            return main.clone();
+        }
+        if registry::is_selecting() {
+            return registry::reentrant_main();
+        }
         SELECTED.get_or_init(registry::select_global).clone()
     }
 

@@ -131,6 +131,28 @@ pub fn register_main_factory(factory: Arc<dyn MainDispatcherFactory>) -> Result<
     Ok(())
 }
 
+thread_local! {
+    /// Set while this thread runs the selection: a factory that reads
+    /// `Dispatchers::main()` from `create_dispatcher` gets an answer instead
+    /// of a deadlock.
+    static SELECTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is inside the selection (see `SELECTING`).
+pub(crate) fn is_selecting() -> bool {
+    SELECTING.with(|s| s.get())
+}
+
+/// The answer to `Dispatchers::main()` read from inside a factory.
+pub(crate) fn reentrant_main() -> MainDispatcher {
+    MainDispatcher::missing(MissingMainDispatcher {
+        message: String::from(
+            "Dispatchers::main() was used inside MainDispatcherFactory::create_dispatcher, \
+             while Main is being selected; a factory must not depend on Main",
+        ),
+    })
+}
+
 /// Selects Main from the registered factories and closes registration.
 pub(crate) fn select_global() -> MainDispatcher {
     let factories = {
@@ -138,39 +160,76 @@ pub(crate) fn select_global() -> MainDispatcher {
         registry.selected = Some(String::from("<selecting>"));
         registry.factories.clone()
     };
+    SELECTING.with(|s| s.set(true));
     let main = select(factories);
+    SELECTING.with(|s| s.set(false));
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).selected = Some(main.name().to_owned());
     main
+}
+
+/// Calls into a factory, turning a panic into `fallback`'s value.
+fn guarded<T>(call: impl FnOnce() -> T, fallback: impl FnOnce(String) -> T) -> T {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        fallback(
+            crate::panic::payload_message(&*payload)
+                .unwrap_or("<non-string payload>")
+                .to_owned(),
+        )
+    })
 }
 
 /// One factory that was tried and failed.
 struct Failure {
     name: String,
-    priority: i32,
+    /// `None` when `load_priority` itself panicked.
+    priority: Option<i32>,
     error: String,
     hint: Option<String>,
 }
 
 /// Tries `factories` in selection order (see the module docs).
-pub(crate) fn select(mut factories: Vec<Arc<dyn MainDispatcherFactory>>) -> MainDispatcher {
-    // A stable sort keeps registration order among equal priorities.
-    factories.sort_by_key(|f| std::cmp::Reverse(f.load_priority()));
+///
+/// Every call into a factory is guarded: one that panics (in
+/// `load_priority`, `create_dispatcher`, `name` or `hint_on_error`) is
+/// skipped with its panic recorded, so reading Main never panics.
+pub(crate) fn select(factories: Vec<Arc<dyn MainDispatcherFactory>>) -> MainDispatcher {
     let mut failures = Vec::new();
-    for factory in &factories {
-        let attempt = catch_unwind(AssertUnwindSafe(|| factory.create_dispatcher(&factories)));
-        let error = match attempt {
-            Ok(Ok(main)) => return main,
-            Ok(Err(error)) => error.to_string(),
-            Err(payload) => format!(
-                "create_dispatcher panicked: {}",
-                crate::panic::payload_message(&*payload).unwrap_or("<non-string payload>")
-            ),
+    let mut ranked = Vec::with_capacity(factories.len());
+    for factory in factories {
+        let name = guarded(
+            || factory.name(),
+            |_| "<factory whose name() panicked>".into(),
+        );
+        match guarded(|| Ok(factory.load_priority()), Err) {
+            Ok(priority) => ranked.push((priority, name, factory)),
+            Err(panic) => failures.push(Failure {
+                name,
+                priority: None,
+                error: format!("load_priority panicked: {panic}"),
+                hint: None,
+            }),
+        }
+    }
+    // A stable sort keeps registration order among equal priorities.
+    ranked.sort_by_key(|(priority, ..)| std::cmp::Reverse(*priority));
+    let in_order: Vec<_> = ranked.iter().map(|(.., f)| f.clone()).collect();
+    for (priority, name, factory) in ranked {
+        let error = guarded(
+            || match factory.create_dispatcher(&in_order) {
+                Ok(main) => Ok(main),
+                Err(error) => Err(error.to_string()),
+            },
+            |panic| Err(format!("create_dispatcher panicked: {panic}")),
+        );
+        let error = match error {
+            Ok(main) => return main,
+            Err(error) => error,
         };
         failures.push(Failure {
-            name: factory.name(),
-            priority: factory.load_priority(),
+            name,
+            priority: Some(priority),
             error,
-            hint: factory.hint_on_error(),
+            hint: guarded(|| factory.hint_on_error(), |_| None),
         });
     }
     MainDispatcher::missing(MissingMainDispatcher::new(&failures))
@@ -196,11 +255,10 @@ impl MissingMainDispatcher {
                 "no registered factory could create it. Tried, in order:"
             );
             for f in failures {
-                let _ = write!(
-                    message,
-                    "  - {} (load_priority {}): {}",
-                    f.name, f.priority, f.error
-                );
+                let _ = match f.priority {
+                    Some(p) => write!(message, "  - {} (load_priority {p}): {}", f.name, f.error),
+                    None => write!(message, "  - {}: {}", f.name, f.error),
+                };
                 if let Some(hint) = &f.hint {
                     let _ = write!(message, "\n      hint: {hint}");
                 }
@@ -353,6 +411,42 @@ mod tests {
             fake("fallback", 1, Outcome::Works),
         ]);
         assert_eq!(main.name(), "fallback");
+    }
+
+    /// Panics in every method but `name`.
+    struct Unruly;
+
+    impl MainDispatcherFactory for Unruly {
+        fn load_priority(&self) -> i32 {
+            panic!("priority exploded")
+        }
+
+        fn create_dispatcher(
+            &self,
+            _all: &[Arc<dyn MainDispatcherFactory>],
+        ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
+            panic!("never called")
+        }
+
+        fn name(&self) -> String {
+            "unruly".into()
+        }
+    }
+
+    #[test]
+    fn a_factory_panicking_in_load_priority_is_skipped_and_reported() {
+        let main = select(vec![Arc::new(Unruly), fake("ok", 0, Outcome::Works)]);
+        assert_eq!(main.name(), "ok");
+        let main = select(vec![Arc::new(Unruly)]);
+        let message = std::panic::catch_unwind(|| main.is_dispatch_needed())
+            .unwrap_err()
+            .downcast::<String>()
+            .map(|m| *m)
+            .unwrap();
+        assert!(
+            message.contains("unruly: load_priority panicked: priority exploded"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -184,3 +184,17 @@ fn unconfined_cannot_be_limited_and_zero_is_an_error() {
     let limited = main.limited_parallelism(3).unwrap();
     assert_eq!(limited, *main.dispatcher(), "Main limited is Main itself");
 }
+
+#[test]
+fn immediate_on_a_shut_down_loop_is_rejected_not_run() {
+    let engine = engine();
+    let immediate = engine.dispatcher().immediate();
+    engine.shutdown();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let count = ran.clone();
+    let task = immediate.spawn(async move {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(block_on(task).unwrap_err().is_cancelled());
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}

@@ -514,3 +514,37 @@ fn measure_default_io_sharing() {
         );
     }
 }
+
+/// A `!Send` task queued on a single-thread pool is cancelled on the pool's
+/// thread when the pool shuts down from another thread: its `Task` resolves.
+#[test]
+fn shutdown_cancels_queued_local_tasks_on_their_own_thread() {
+    use std::rc::Rc;
+    let pool = dispatchers::ThreadPool::new_single_thread("local-shutdown").unwrap();
+    let dispatcher = pool.dispatcher();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner = dispatcher.clone();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    dispatcher
+        .spawn(async move {
+            // Queue a !Send task behind this one, then block the thread until
+            // the pool is closing.
+            let queued = inner.spawn_local(async {
+                let state = Rc::new(1);
+                *state
+            });
+            tx.send(queued).unwrap();
+            let _ = release_rx.recv_timeout(std::time::Duration::from_secs(60));
+        })
+        .detach();
+    let queued = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+    let closer = std::thread::spawn(move || pool.shutdown_background());
+    closer.join().unwrap();
+    release_tx.send(()).unwrap();
+    let outcome = dispatchers::block_on(dispatchers::timeout(
+        std::time::Duration::from_secs(60),
+        queued,
+    ))
+    .expect("the queued !Send task must resolve, not leak");
+    assert!(outcome.unwrap_err().is_cancelled());
+}

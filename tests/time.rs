@@ -49,12 +49,13 @@ fn a_delay_on_the_loop_uses_the_hosts_timers_and_resumes_in_the_same_call() {
 #[test]
 fn dropping_a_delay_cancels_its_timer() {
     let engine = HostEngine::new("time-test", || {});
-    let mut sleep = Box::pin(delay(Duration::from_secs(3600)));
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    let main = engine.dispatcher();
+    let sleeper = main.spawn(async { delay(Duration::from_secs(3600)).await });
+    engine.run_pending(Budget::unlimited());
     assert_eq!(engine.pending_timers(), 1);
     assert!(engine.next_deadline().is_some());
-    drop(sleep);
+    drop(sleeper); // cancels the task: the loop drops its future, and the delay
+    engine.run_pending(Budget::unlimited());
     assert_eq!(engine.pending_timers(), 0);
     assert_eq!(engine.next_deadline(), None);
     assert_eq!(engine.next_timeout(), None, "nothing to wake up for");
@@ -142,13 +143,92 @@ fn a_nested_engine_gives_the_thread_its_timers_back() {
     let outer = HostEngine::new("outer", || {});
     {
         let inner = HostEngine::new("inner", || {});
-        let mut sleep = Box::pin(delay(Duration::from_secs(3600)));
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(sleep.as_mut().poll(&mut cx).is_pending());
+        let task = inner
+            .dispatcher()
+            .spawn(async { delay(Duration::from_secs(3600)).await });
+        inner.run_pending(Budget::unlimited());
         assert_eq!((inner.pending_timers(), outer.pending_timers()), (1, 0));
+        drop(task);
     }
-    let mut sleep = Box::pin(delay(Duration::from_secs(3600)));
-    let mut cx = Context::from_waker(Waker::noop());
-    assert!(sleep.as_mut().poll(&mut cx).is_pending());
+    let task = outer
+        .dispatcher()
+        .spawn(async { delay(Duration::from_secs(3600)).await });
+    outer.run_pending(Budget::unlimited());
     assert_eq!(outer.pending_timers(), 1, "back on the outer loop's timers");
+    drop(task);
+}
+
+#[test]
+fn a_host_shutting_down_never_completes_a_delay_early() {
+    // A delay first polled by a loop task (so on the loop's timers), then
+    // moved out of it, outlives the loop: the same deadline moves to the
+    // fallback timers; it neither completes early nor hangs.
+    let host = LoopHost::new("time-test");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let long = host.dispatcher().spawn(async move {
+        let mut moved = Box::pin(delay(Duration::from_secs(3600)));
+        let mut short = Box::pin(delay(Duration::from_millis(20)));
+        std::future::poll_fn(|cx| {
+            assert!(moved.as_mut().poll(cx).is_pending());
+            assert!(short.as_mut().poll(cx).is_pending());
+            std::task::Poll::Ready(())
+        })
+        .await;
+        tx.send((moved, short)).unwrap();
+    });
+    host.run_pending(Budget::unlimited());
+    host.run_until(long).unwrap();
+    assert_eq!(host.engine().pending_timers(), 2);
+    let (moved, short) = rx.recv().unwrap();
+    drop(host);
+    let unfinished = block_on(timeout(Duration::from_millis(50), moved));
+    assert!(unfinished.is_err(), "the hour has not passed");
+    block_on(timeout(Duration::from_secs(60), short)).expect("moved to the fallback timers");
+}
+
+#[test]
+fn block_on_a_delay_on_a_loop_thread_before_the_loop_runs_completes() {
+    let _host = LoopHost::new("not-running-yet");
+    let start = Instant::now();
+    block_on(timeout(
+        Duration::from_secs(60),
+        delay(Duration::from_millis(10)),
+    ))
+    .expect("a delay outside the loop's tasks uses the fallback timers");
+    assert!(start.elapsed() >= Duration::from_millis(10));
+}
+
+#[test]
+fn immediate_tasks_woken_by_timers_respect_the_budget() {
+    let host = LoopHost::new("budget");
+    let immediate = host.dispatcher().immediate();
+    let resumed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..20 {
+        let resumed = resumed.clone();
+        // Started in place from a Main task so that the delay is the loop's.
+        let immediate = immediate.clone();
+        host.dispatcher()
+            .spawn(async move {
+                immediate
+                    .spawn(async move {
+                        delay(Duration::from_millis(1)).await;
+                        resumed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    })
+                    .detach();
+            })
+            .detach();
+    }
+    host.run_pending(Budget::unlimited());
+    assert_eq!(host.engine().pending_timers(), 20);
+    std::thread::sleep(Duration::from_millis(5));
+    let report = host.run_pending(Budget::unlimited().max_tasks(5));
+    assert_eq!(report.timers_fired, 20);
+    assert_eq!(
+        report.ran, 5,
+        "timer wake-ups queue and count against the budget"
+    );
+    assert_eq!(resumed.load(std::sync::atomic::Ordering::SeqCst), 5);
+    assert!(report.more_pending);
+    host.run_pending(Budget::unlimited());
+    assert_eq!(resumed.load(std::sync::atomic::Ordering::SeqCst), 20);
 }

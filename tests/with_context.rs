@@ -163,3 +163,29 @@ fn a_cancelled_hop_is_an_error_not_a_hang() {
     let result = block_on(try_with_context(&main, async { 1 }));
     assert!(result.unwrap_err().is_cancelled());
 }
+
+#[test]
+fn a_hop_to_immediate_resumes_through_immediate_not_the_callers_thread() {
+    let host = LoopHost::new("loop");
+    let immediate = host.dispatcher().immediate();
+    let loop_thread = std::thread::current().id();
+    let (worker, worker_thread, _) = worker();
+    // An Unconfined caller started on the loop thread, whose own resumption
+    // later happens on the worker thread.
+    let caller = dispatchers::Dispatchers::unconfined().spawn(async move {
+        with_context(&immediate, async move {
+            let before = std::thread::current().id();
+            // Suspend until the worker thread wakes us.
+            worker.spawn(async {}).await.unwrap();
+            (before, std::thread::current().id())
+        })
+        .await
+    });
+    let (before, after) = host.run_until(caller).unwrap();
+    assert_eq!(before, loop_thread, "started in place");
+    assert_eq!(
+        after, loop_thread,
+        "resumed through immediate, on the loop thread"
+    );
+    assert_ne!(after, worker_thread);
+}

@@ -13,17 +13,29 @@
 //!
 //! # Shutdown
 //!
-//! [`shutdown`](HostEngine::shutdown) (also run on drop) closes the gate and
-//! cancels every queued task on the loop thread; tasks waiting on the
-//! engine's timers are woken so that they are cancelled too. Any later
-//! dispatch is rejected: the task is cancelled and its `Task` resolves to a
-//! cancelled `JoinError`.
+//! [`shutdown`](HostEngine::shutdown) (also run on drop) closes the gate,
+//! then cancels, on the loop thread, every task of the loop that has not
+//! finished: the queued ones, those asleep on the engine's timers, and those
+//! suspended on anything else, whose wakers the engine keeps in a *live set*
+//! (see `task/live.rs`). Cancelling is deterministic: when `shutdown` returns,
+//! their `Task`s have resolved to a cancelled `JoinError` and their futures
+//! have been dropped, on the loop thread. Any later dispatch is rejected: the
+//! task is cancelled on the dispatching side. The policy, for users, is in
+//! the docs of [`HostEngine::shutdown`].
+//!
+//! Closing races the producers: a dispatch announced after the gate closed
+//! is left in the queue for the loop's shutdown to cancel (so that a `!Send`
+//! task queued before the shutdown is never popped by another thread, which
+//! could only leak it), until the loop has drained the queue and set
+//! `drained`; from then on each producer rejects what it pushed itself. The
+//! loom model `loom_tests::dispatch_racing_shutdown_leaves_local_tasks_to_the_loop`
+//! in `wake_gate.rs` checks the hand-over.
 
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::thread::ThreadId;
@@ -37,7 +49,7 @@ use crate::dispatch::{Dispatch, Dispatcher};
 use crate::error::{ParallelismError, RegisterError};
 use crate::main_dispatcher::MainDispatcher;
 use crate::registry::{HostFactory, register_main_factory};
-use crate::task::Runnable;
+use crate::task::{LiveTasks, Runnable};
 use crate::thread_id::current_thread_id;
 use crate::time::heap::{TimerHeap, TimerKey};
 use crate::time::service::{self, TimerService};
@@ -45,6 +57,8 @@ use crate::time::service::{self, TimerService};
 thread_local! {
     /// The engine (by address) whose `run_pending` is running on this thread.
     static DRAINING: Cell<usize> = const { Cell::new(0) };
+    /// Set while an engine on this thread wakes the tasks of due timers.
+    static FIRING_TIMERS: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The engine shared by every host adapter (and usable directly from a
@@ -58,6 +72,9 @@ thread_local! {
 pub struct HostEngine {
     shared: Arc<EngineShared>,
     main: MainDispatcher,
+    /// The tasks of Main and Main.immediate that suspended and have not
+    /// finished: woken, and so cancelled, at shutdown.
+    live: LiveTasks,
     /// The thread's timers before this engine took over; restored on shutdown.
     previous_timers: std::cell::RefCell<Option<Arc<dyn TimerService>>>,
     _loop_thread_only: PhantomData<*const ()>,
@@ -71,6 +88,13 @@ pub(crate) struct EngineShared {
     wake_host: Box<dyn Fn() + Send + Sync>,
     host_wakes: AtomicU64,
     timers: Mutex<TimerHeap>,
+    /// Set by the shutdown once it has drained the queue: from then on, a
+    /// producer that finds the gate closed rejects what it pushed itself
+    /// (before, it leaves it to the loop; see the module docs).
+    drained: AtomicBool,
+    /// The identity of this engine's `Main.immediate` dispatcher (its Main's
+    /// identity is this struct's address).
+    immediate_id: std::sync::atomic::AtomicUsize,
 }
 
 impl HostEngine {
@@ -88,12 +112,19 @@ impl HostEngine {
             wake_host: Box::new(wake_host),
             host_wakes: AtomicU64::new(0),
             timers: Mutex::new(TimerHeap::default()),
+            drained: AtomicBool::new(false),
+            immediate_id: std::sync::atomic::AtomicUsize::new(0),
         });
         let previous_timers = service::bind(Some(shared.clone()));
         let main = MainDispatcher::new(Dispatcher::from_arc(shared.clone()));
+        shared
+            .immediate_id
+            .store(main.immediate().id(), Ordering::Relaxed);
+        let live = LiveTasks::open([main.id(), main.immediate().id()]);
         HostEngine {
             shared,
             main,
+            live,
             previous_timers: std::cell::RefCell::new(previous_timers),
             _loop_thread_only: PhantomData,
         }
@@ -181,9 +212,18 @@ impl HostEngine {
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// Whether tasks are queued.
+    /// Whether tasks are queued (never, once shut down).
     pub fn has_pending(&self) -> bool {
-        self.shared.gate.pending() > 0 || !self.shared.queue.is_empty()
+        let shared = &*self.shared;
+        !shared.gate.is_closed() && (shared.gate.pending() > 0 || !shared.queue.is_empty())
+    }
+
+    /// How many of this loop's tasks (spawned on its Main or Main.immediate)
+    /// have suspended at least once and not finished yet: the tasks the
+    /// engine tracks so that [`shutdown`](Self::shutdown) can cancel them.
+    /// A task that finishes in its first poll is never counted.
+    pub fn live_tasks(&self) -> usize {
+        self.live.len()
     }
 
     /// How many `delay`s are waiting on this loop's timers.
@@ -202,22 +242,58 @@ impl HostEngine {
         &self.shared.name
     }
 
-    /// Closes the engine: queued tasks are cancelled here, tasks waiting on
-    /// its timers are woken and cancelled, later dispatches are rejected
-    /// (cancelled). Idempotent; also run on drop.
+    /// Closes the engine and cancels every task of the loop that has not
+    /// finished. Idempotent; also run on drop (so dropping a host adapter
+    /// runs it). It never waits for another thread.
+    ///
+    /// When it returns, each of these tasks has been cancelled, **on this
+    /// (the loop's) thread**: its future dropped here without being polled
+    /// again, its [`Task`](crate::Task) resolved to a cancelled
+    /// [`JoinError`](crate::JoinError) (to a panic, if the future's
+    /// destructor panicked):
+    ///
+    /// - **queued** tasks (dispatched, not run yet);
+    /// - tasks asleep on the loop's **timers** (`delay`, `timeout`): the
+    ///   timers are dropped;
+    /// - **suspended** tasks, waiting on anything else (a channel, a
+    ///   `with_context` hop, a future that never wakes them): the engine keeps
+    ///   the waker of each task that suspended (see
+    ///   [`live_tasks`](Self::live_tasks)) and wakes it here;
+    /// - `!Send` tasks among them are dropped here too, on their own thread.
+    ///
+    /// In-flight hops: a task on Main waiting in `with_context(&io, ..)` is
+    /// cancelled, and dropping it cancels the inner task, which its pool
+    /// drops after the poll it is in (a blocking call in it finishes first;
+    /// the shutdown does not wait for it). A task elsewhere waiting for a hop
+    /// to Main gets a cancelled `JoinError` from
+    /// [`try_with_context`](crate::try_with_context), and
+    /// [`with_context`](crate::with_context) panics with a message saying the
+    /// host shut down.
+    ///
+    /// Afterwards every dispatch is rejected: the task is cancelled (a `Send`
+    /// future is dropped on the `dispatchers-reaper` thread, a `!Send` one on
+    /// its own thread) and its `Task` resolves to a cancelled `JoinError`.
+    ///
+    /// A task that is running when `shutdown` is called from inside it
+    /// finishes its poll and is cancelled when it next suspends. One case is
+    /// left: a `!Send` task woken from another thread at the very moment of
+    /// the shutdown may be popped by that thread, which can neither poll nor
+    /// drop it; it is leaked (see [`Runnable`](crate::Runnable)).
     pub fn shutdown(&self) {
         let shared = &*self.shared;
         if !shared.gate.close() {
             return;
         }
-        let mut wakers = Vec::new();
+        let mut wakers = self.live.close();
         shared.lock_timers().fire_all(&mut wakers);
+        // Each wake runs the task's schedule function: the closed engine
+        // leaves the runnable in the queue for `cancel_queued`; a
+        // Main.immediate task woken here may run in place instead, and then
+        // sees its live set closed and completes as cancelled.
         for waker in wakers {
             waker.wake();
         }
-        while let Ok(runnable) = shared.queue.pop() {
-            runnable.cancel_in_place();
-        }
+        shared.cancel_queued();
         let service: Arc<dyn TimerService> = self.shared.clone();
         service::unbind(&service, self.previous_timers.borrow_mut().take());
     }
@@ -244,13 +320,19 @@ impl fmt::Debug for HostEngine {
     }
 }
 
-/// Runs one task; a panic escaping it (a destructor's: the future's own
-/// panics are caught inside the task) is reported, never unwound into the host.
+/// Runs one task; a panic escaping `run` is reported, never unwound into the
+/// host. (The future's own panics are caught inside the task, and a
+/// destructor that panics aborts the process inside async-task.)
 fn run_isolated(runnable: Runnable) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
         crate::panic::report_detached_panic(None, &*payload);
     }
 }
+
+/// How many times the shutdown drains what producers announced after the
+/// gate closed before it hands rejection over to them: enough for a burst in
+/// flight, and bounded under a dispatch storm that never stops.
+const SHUTDOWN_DRAIN_ROUNDS: usize = 4;
 
 struct Draining {
     previous: usize,
@@ -284,17 +366,72 @@ impl EngineShared {
         self.timers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Wakes the tasks of due timers. Meanwhile `Main.immediate` queues
+    /// instead of running in place ([`is_firing_timers`]): the woken tasks
+    /// take their turn in the queue, under `run_pending`'s budget.
     fn fire_due_timers(&self, now: Instant) -> usize {
         let mut wakers = Vec::new();
         let fired = self.lock_timers().fire_due(now, &mut wakers);
-        for waker in wakers {
-            waker.wake();
+        if !wakers.is_empty() {
+            let previous = FIRING_TIMERS.replace(true);
+            for waker in wakers {
+                waker.wake();
+            }
+            FIRING_TIMERS.set(previous);
         }
         fired
     }
 
-    /// Cancels whatever is queued (the gate is closed).
+    /// Whether a `delay` being polled now belongs to this loop: polled inside
+    /// its `run_pending`, or by one of its Main / immediate tasks. Others
+    /// polled on this thread (a `block_on` before the loop starts, say) use
+    /// the fallback timers, which fire without the loop.
+    fn serves_current_poll(&self) -> bool {
+        if DRAINING.get() == self.addr() {
+            return true;
+        }
+        let current = crate::context::current_id();
+        current == self.addr() || current == self.immediate_id.load(Ordering::Relaxed)
+    }
+
+    /// The shutdown's drain, on the loop thread, after the gate closed:
+    /// cancels everything queued in place, then hands rejection over to the
+    /// producers (`drained`). Each round takes at most what was queued when it
+    /// began, so that producers that never stop cannot keep it going.
+    fn cancel_queued(&self) {
+        for _ in 0..SHUTDOWN_DRAIN_ROUNDS {
+            let taken = self.cancel_at_most(self.queue.len());
+            if self.gate.on_drained(taken) <= 0 {
+                break;
+            }
+        }
+        self.drained.store(true, Ordering::Release);
+        // A read-modify-write of the gate: it sees every push announced
+        // before the store above, whose producer may have left it to us.
+        let _ = self.gate.on_drained(0);
+        self.cancel_at_most(self.queue.len());
+    }
+
+    /// Pops and cancels up to `n` queued runnables; returns how many.
+    fn cancel_at_most(&self, n: usize) -> usize {
+        let mut taken = 0;
+        while taken < n {
+            let Ok(runnable) = self.queue.pop() else {
+                break;
+            };
+            taken += 1;
+            runnable.cancel_in_place();
+        }
+        taken
+    }
+
+    /// A producer's side of a closed gate: once the loop's shutdown has
+    /// drained the queue, cancels whatever is queued (its own push, at least);
+    /// before, leaves it to the shutdown.
     fn reject_queued(&self) {
+        if !self.drained.load(Ordering::Acquire) {
+            return;
+        }
         while let Ok(runnable) = self.queue.pop() {
             drop(runnable);
         }
@@ -323,7 +460,9 @@ impl Dispatch for EngineShared {
     }
 
     fn is_current_thread(&self) -> bool {
-        self.owner == current_thread_id()
+        // A loop that shut down runs nothing, so `immediate` dispatches (and
+        // is rejected) rather than running a task in place.
+        self.owner == current_thread_id() && !self.gate.is_closed()
     }
 
     fn limited_parallelism(
@@ -355,5 +494,190 @@ impl TimerService for EngineShared {
 
     fn is_open(&self) -> bool {
         !self.gate.is_closed()
+    }
+
+    fn serves_current_poll(&self) -> bool {
+        EngineShared::serves_current_poll(self)
+    }
+}
+
+/// Whether an engine on this thread is waking the tasks of due timers.
+pub(crate) fn is_firing_timers() -> bool {
+    FIRING_TIMERS.get()
+}
+
+/// A model, under loom, of a task woken from another thread while the loop
+/// polls it: the real task state machine (async-task, whose own atomics loom
+/// does not see, so each of its steps is one indivisible step here), the real
+/// queue and wake gate, and the engine's `run_pending` and `dispatch`
+/// (re-stated: the engine's thread-locals and thread ids are not loom's).
+///
+/// Run with `RUSTFLAGS="--cfg loom" cargo test --release -p dispatchers --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use std::cell::Cell;
+    use std::future::poll_fn;
+    use std::task::{Poll, Waker};
+
+    use concurrent_queue::ConcurrentQueue;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex};
+
+    use super::super::wake_gate::{PushOutcome, WakeGate};
+
+    loom::thread_local! {
+        /// `DRAINING`: this thread is the loop, inside `run_pending`.
+        static DRAINING: Cell<bool> = Cell::new(false);
+    }
+
+    /// The engine: its queue, gate and the host's wake token.
+    struct Engine {
+        queue: ConcurrentQueue<async_task::Runnable>,
+        gate: WakeGate,
+        /// A host wake-up not consumed yet.
+        woken: AtomicBool,
+        host_wakes: AtomicUsize,
+    }
+
+    impl Engine {
+        /// `EngineShared::dispatch`: a push made by the loop while it
+        /// drains does not wake the host.
+        fn dispatch(&self, runnable: async_task::Runnable) {
+            self.queue.push(runnable).unwrap();
+            match self.gate.on_push() {
+                PushOutcome::Wake => {
+                    if !DRAINING.with(Cell::get) {
+                        self.host_wakes.fetch_add(1, Ordering::SeqCst);
+                        self.woken.store(true, Ordering::SeqCst);
+                    }
+                }
+                PushOutcome::Coalesced => {}
+                PushOutcome::Closed => unreachable!("never shut down here"),
+            }
+        }
+
+        /// The host wakes (consuming the token), then `run_pending` drains
+        /// until the gate says nothing is left.
+        fn run_pending(&self) {
+            self.woken.store(false, Ordering::SeqCst);
+            DRAINING.with(|d| d.set(true));
+            loop {
+                let mut taken = 0;
+                while let Ok(runnable) = self.queue.pop() {
+                    taken += 1;
+                    runnable.run();
+                }
+                if self.gate.on_drained(taken) <= 0 {
+                    break;
+                }
+            }
+            DRAINING.with(|d| d.set(false));
+        }
+    }
+
+    /// What the task waits for: a count of signals and the waker of the
+    /// task's last poll (a channel, in effect).
+    struct Source {
+        signals: AtomicUsize,
+        waker: Mutex<Option<Waker>>,
+        /// Wakes actually delivered (a signal that found a waker).
+        wakes: AtomicUsize,
+    }
+
+    impl Source {
+        fn signal(&self) {
+            self.signals.fetch_add(1, Ordering::SeqCst);
+            let waker = self.waker.lock().unwrap().take();
+            if let Some(waker) = waker {
+                self.wakes.fetch_add(1, Ordering::SeqCst);
+                waker.wake();
+            }
+        }
+    }
+
+    /// `signallers` threads each signal once while the loop runs a task that
+    /// waits for all their signals. Afterwards the task has finished, or a
+    /// host wake-up is pending and the next `run_pending` finishes it; and it
+    /// was polled at most once more than the wakes it received: no wake is
+    /// lost, none costs two polls.
+    fn wake_while_running(signallers: usize) {
+        let engine = Arc::new(Engine {
+            queue: ConcurrentQueue::unbounded(),
+            gate: WakeGate::new(),
+            woken: AtomicBool::new(false),
+            host_wakes: AtomicUsize::new(0),
+        });
+        let source = Arc::new(Source {
+            signals: AtomicUsize::new(0),
+            waker: Mutex::new(None),
+            wakes: AtomicUsize::new(0),
+        });
+        let polls = Arc::new(AtomicUsize::new(0));
+        let future = {
+            let (source, polls) = (source.clone(), polls.clone());
+            poll_fn(move |cx| {
+                polls.fetch_add(1, Ordering::SeqCst);
+                // Register, then check: a signal after the check finds the waker.
+                *source.waker.lock().unwrap() = Some(cx.waker().clone());
+                if source.signals.load(Ordering::SeqCst) == signallers {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            })
+        };
+        let schedule = {
+            let engine = engine.clone();
+            move |runnable| engine.dispatch(runnable)
+        };
+        let (runnable, task) = async_task::spawn(future, schedule);
+        runnable.schedule(); // spawned from the loop thread, outside a drain
+
+        let threads: Vec<_> = (0..signallers)
+            .map(|_| {
+                let source = source.clone();
+                loom::thread::spawn(move || source.signal())
+            })
+            .collect();
+        engine.run_pending();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        if !task.is_finished() {
+            assert!(
+                engine.woken.load(Ordering::SeqCst),
+                "the task is not finished and no host wake-up is pending: a lost wake"
+            );
+            engine.run_pending();
+        }
+        assert!(task.is_finished());
+        let (polls, wakes) = (
+            polls.load(Ordering::SeqCst),
+            source.wakes.load(Ordering::SeqCst),
+        );
+        assert!(polls <= 1 + wakes, "{polls} polls for {wakes} wakes");
+        assert!(engine.queue.is_empty());
+        drop(task);
+        // The future's waker (a clone kept by the source) must not keep the
+        // task alive past the model.
+        source.waker.lock().unwrap().take();
+    }
+
+    /// Exhaustive (no preemption bound): 79 interleavings.
+    #[test]
+    fn a_wake_while_running_is_never_lost_one_signaller() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = None;
+        builder.check(|| wake_while_running(1));
+    }
+
+    /// Exhaustive (no preemption bound): about 164,000 interleavings, some
+    /// seconds in release.
+    #[test]
+    fn a_wake_while_running_is_never_lost_two_signallers() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = None;
+        builder.max_branches = 100_000;
+        builder.check(|| wake_while_running(2));
     }
 }

@@ -8,4 +8,5 @@ pub(crate) mod wake_gate;
 
 pub use budget::{Budget, RunReport};
 pub use engine::HostEngine;
+pub(crate) use engine::is_firing_timers;
 pub use loop_host::LoopHost;

@@ -25,8 +25,8 @@
 //! Every step is a read-modify-write of the same word, so all of them are
 //! totally ordered and each sees the pushes announced before it (`AcqRel`):
 //! there is no store/load pair that would need `SeqCst` (the pattern behind
-//! calloop's lost wake-ups, calloop #171 and #227). `tests/loom_wake_gate.rs`
-//! checks it with two producers racing the drain and racing shutdown.
+//! calloop's lost wake-ups, calloop #171 and #227). The loom models at the
+//! end of this file check it with two producers racing the drain and racing shutdown.
 
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -140,7 +140,7 @@ mod tests {
 /// Models of the protocol under loom: every interleaving of two producers
 /// racing the loop's drain (and shutdown) is explored.
 ///
-/// Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib wake_gate`.
+/// Run with `RUSTFLAGS="--cfg loom" cargo test --release -p dispatchers --lib loom`.
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
@@ -148,16 +148,29 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::sync::atomic::{AtomicBool, AtomicUsize};
 
-    /// The engine's use of the gate. The host is a wake token: producers set
-    /// it, and the loop consumes it before it drains (as reading an eventfd
-    /// or receiving the waker's poll event does).
+    /// A queued item: `LOCAL` marks a `!Send` task of the loop thread, which
+    /// only the loop thread may cancel.
+    type Item = u32;
+    const LOCAL: Item = 1 << 31;
+
+    /// The engine's use of the gate (`HostEngine::run_pending`,
+    /// `EngineShared::dispatch`, `EngineShared::cancel_queued`). The host is a
+    /// wake token: producers set it, and the loop consumes it before it
+    /// drains (as reading an eventfd or receiving the waker's poll event does).
     struct Model {
-        queue: ConcurrentQueue<u32>,
+        queue: ConcurrentQueue<Item>,
         gate: WakeGate,
+        /// `EngineShared::drained`.
+        drained: AtomicBool,
         wakes: AtomicUsize,
         woken: AtomicBool,
         ran: AtomicUsize,
+        /// Cancelled by the loop's shutdown.
+        cancelled: AtomicUsize,
+        /// Rejected by a producer after the shutdown drained the queue.
         rejected: AtomicUsize,
+        /// Local items a producer popped: it can neither run nor drop them.
+        local_stolen: AtomicUsize,
     }
 
     impl Model {
@@ -165,14 +178,18 @@ mod loom_tests {
             Arc::new(Model {
                 queue: ConcurrentQueue::unbounded(),
                 gate: WakeGate::new(),
+                drained: AtomicBool::new(false),
                 wakes: AtomicUsize::new(0),
                 woken: AtomicBool::new(false),
                 ran: AtomicUsize::new(0),
+                cancelled: AtomicUsize::new(0),
                 rejected: AtomicUsize::new(0),
+                local_stolen: AtomicUsize::new(0),
             })
         }
 
-        fn dispatch(&self, item: u32) {
+        /// `EngineShared::dispatch` from a producer thread.
+        fn dispatch(&self, item: Item) {
             self.queue.push(item).unwrap();
             match self.gate.on_push() {
                 PushOutcome::Wake => {
@@ -180,13 +197,20 @@ mod loom_tests {
                     self.woken.store(true, Ordering::SeqCst);
                 }
                 PushOutcome::Coalesced => {}
-                PushOutcome::Closed => self.reject_all(),
+                PushOutcome::Closed => self.reject_queued(),
             }
         }
 
-        fn reject_all(&self) {
-            while self.queue.pop().is_ok() {
+        /// `EngineShared::reject_queued`: a producer's side of a closed gate.
+        fn reject_queued(&self) {
+            if !self.drained.load(Ordering::Acquire) {
+                return; // the loop's shutdown will cancel it
+            }
+            while let Ok(item) = self.queue.pop() {
                 self.rejected.fetch_add(1, Ordering::SeqCst);
+                if item & LOCAL != 0 {
+                    self.local_stolen.fetch_add(1, Ordering::SeqCst);
+                }
             }
         }
 
@@ -206,9 +230,30 @@ mod loom_tests {
             }
         }
 
+        /// `HostEngine::shutdown`, then `EngineShared::cancel_queued`.
         fn shutdown(&self) {
-            self.gate.close();
-            self.reject_all();
+            assert!(self.gate.close());
+            for _ in 0..4 {
+                let taken = self.cancel_at_most(self.queue.len());
+                if self.gate.on_drained(taken) <= 0 {
+                    break;
+                }
+            }
+            self.drained.store(true, Ordering::Release);
+            let _ = self.gate.on_drained(0);
+            self.cancel_at_most(self.queue.len());
+        }
+
+        fn cancel_at_most(&self, n: usize) -> usize {
+            let mut taken = 0;
+            while taken < n {
+                if self.queue.pop().is_err() {
+                    break;
+                }
+                taken += 1;
+                self.cancelled.fetch_add(1, Ordering::SeqCst);
+            }
+            taken
         }
     }
 
@@ -271,12 +316,48 @@ mod loom_tests {
         });
     }
 
-    /// Dispatch racing shutdown: every item is either run or rejected,
-    /// exactly once, and nothing stays queued.
+    /// Dispatch racing shutdown: every item is run, cancelled by the loop or
+    /// rejected by its producer, exactly once, and nothing stays queued. A
+    /// local item queued before the shutdown (the loop's own `!Send` task) is
+    /// never popped by a producer: only the loop may cancel it.
     #[test]
-    fn dispatch_racing_shutdown_loses_nothing() {
+    fn dispatch_racing_shutdown_leaves_local_tasks_to_the_loop() {
         // Several threads may pop at once here; concurrent-queue's pop spins
         // on a slot being written, which needs more branches.
+        let mut builder = builder();
+        builder.preemption_bound = Some(2);
+        builder.max_branches = 100_000;
+        builder.check(|| {
+            let model = Model::new();
+            // Queued by the loop thread itself (a local task it woke).
+            model.dispatch(LOCAL);
+            let producers: Vec<_> = (0..2)
+                .map(|i| {
+                    let model = model.clone();
+                    loom::thread::spawn(move || model.dispatch(i))
+                })
+                .collect();
+            model.shutdown();
+            for p in producers {
+                p.join().unwrap();
+            }
+            let ran = model.ran.load(Ordering::SeqCst);
+            let cancelled = model.cancelled.load(Ordering::SeqCst);
+            let rejected = model.rejected.load(Ordering::SeqCst);
+            assert_eq!(
+                ran + cancelled + rejected,
+                3,
+                "ran {ran} + cancelled {cancelled} + rejected {rejected}"
+            );
+            assert_eq!(model.local_stolen.load(Ordering::SeqCst), 0);
+            assert!(model.queue.is_empty());
+        });
+    }
+
+    /// The same race with the loop draining first, as a loop does when its
+    /// last iteration runs just before the shutdown.
+    #[test]
+    fn dispatch_racing_drain_then_shutdown_loses_nothing() {
         let mut builder = builder();
         builder.preemption_bound = Some(2);
         builder.max_branches = 100_000;
@@ -294,8 +375,13 @@ mod loom_tests {
                 p.join().unwrap();
             }
             let ran = model.ran.load(Ordering::SeqCst);
+            let cancelled = model.cancelled.load(Ordering::SeqCst);
             let rejected = model.rejected.load(Ordering::SeqCst);
-            assert_eq!(ran + rejected, 2, "ran {ran} + rejected {rejected}");
+            assert_eq!(
+                ran + cancelled + rejected,
+                2,
+                "ran {ran} + cancelled {cancelled} + rejected {rejected}"
+            );
             assert!(model.queue.is_empty());
         });
     }

@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     /// Threads that have left their loop, for a shutdown that waits.
     exited: Mutex<usize>,
     exit: Condvar,
+    /// `!Send` tasks that `close` took out of the queue on another thread:
+    /// the pool thread cancels them on its way out (`None` once it has).
+    stranded: Mutex<Option<Vec<Runnable>>>,
 }
 
 impl Workers {
@@ -105,6 +108,7 @@ impl Shared {
             names: Mutex::new(Vec::new()),
             exited: Mutex::new(0),
             exit: Condvar::new(),
+            stranded: Mutex::new(Some(Vec::new())),
             spec,
         })
     }
@@ -145,6 +149,12 @@ impl Shared {
                 Next::Run(runnable) => run_isolated(runnable),
                 Next::Retire => return,
                 Next::Closed => {
+                    let stranded = self
+                        .stranded
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .take();
+                    drop(stranded);
                     self.tasks.exit_closed();
                     return;
                 }
@@ -186,14 +196,31 @@ impl Shared {
     }
 
     /// Closes the queue and cancels what is queued; running tasks finish
-    /// their current poll, then their threads exit. Returns `true` for the
-    /// call that closed it.
+    /// their current poll, then their threads exit. A queued `!Send` task
+    /// (single-thread pools host them) is cancelled by the pool's thread on
+    /// its way out, since its future may only be dropped there. Returns
+    /// `true` for the call that closed it.
     pub(crate) fn close(&self) -> bool {
         let first = self.tasks.close();
+        let on_pool_thread = CURRENT_POOL.get() == self.addr();
         while let Some(runnable) = self.tasks.take_closed() {
-            drop(runnable);
+            if runnable.is_local() && !on_pool_thread {
+                self.strand(runnable);
+            } else {
+                drop(runnable);
+            }
         }
         first
+    }
+
+    /// Hands a `!Send` runnable to the pool thread to cancel (or drops it
+    /// here when that thread is gone: see `Runnable`'s drop).
+    fn strand(&self, runnable: Runnable) {
+        let mut stranded = self.stranded.lock().unwrap_or_else(PoisonError::into_inner);
+        match stranded.as_mut() {
+            Some(list) => list.push(runnable),
+            None => drop(runnable),
+        }
     }
 
     /// Waits until `count` threads have exited, or `deadline`; returns

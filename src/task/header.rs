@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread::ThreadId;
 
-use crate::panic::report_detached_panic;
+use crate::panic::{on_task_panic, report_detached_panic};
 
 /// A panic payload, as produced by `catch_unwind`.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -78,7 +78,10 @@ impl TaskHeader {
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
-            Ok(_) => Failure::Panicked(Some(payload)),
+            Ok(_) => {
+                on_task_panic(self.name.as_deref(), &*payload);
+                Failure::Panicked(Some(payload))
+            }
             Err(_) => {
                 report_detached_panic(self.name.as_deref(), &*payload);
                 Failure::Panicked(None)

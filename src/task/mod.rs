@@ -1,12 +1,14 @@
-//! Tasks: spawning on async-task, [`Task`], [`JoinError`], [`Runnable`] and
-//! panic capture.
+//! Tasks: spawning on async-task, [`Task`], [`JoinError`], [`Runnable`], the
+//! live-task sets of host loops and panic capture.
 
 mod builder;
 mod header;
 mod join;
+mod live;
 mod runnable;
 mod spawn;
 
 pub use builder::TaskBuilder;
 pub use join::{JoinError, Task};
+pub(crate) use live::LiveTasks;
 pub use runnable::Runnable;

@@ -36,6 +36,10 @@ pub fn delay_until(deadline: Instant) -> Delay {
 }
 
 /// The future of [`delay`] and [`delay_until`]; dropping it cancels the timer.
+///
+/// If the host whose timers it waits on shuts down first, the next poll moves
+/// the same deadline to the timers of the thread polling it (a delay never
+/// completes early because its host went away).
 #[must_use = "a Delay does nothing unless awaited"]
 pub struct Delay {
     target: Target,
@@ -54,11 +58,17 @@ impl Future for Delay {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if let Some((timers, key)) = &self.registration {
-            let ready = timers.poll(*key, cx.waker());
-            if ready.is_ready() {
-                self.registration = None;
+            if timers.is_open() {
+                let ready = timers.poll(*key, cx.waker());
+                if ready.is_ready() {
+                    self.registration = None;
+                }
+                return ready;
             }
-            return ready;
+            // Its host shut down: the timer will never fire there. Keep the
+            // same deadline on this thread's timers now (never complete early).
+            let (timers, key) = self.registration.take().expect("checked above");
+            timers.cancel(key);
         }
         let timers = service::current();
         let now = timers.now();

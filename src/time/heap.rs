@@ -34,17 +34,13 @@ impl TimerKey {
     }
 }
 
-#[derive(Debug)]
-enum SlotState {
-    Free,
-    Waiting(Waker),
-    Fired,
-}
-
+/// A timer's slot: `seq == 0` when free; otherwise `waker` is `Some` while
+/// the timer waits and `None` once it fired. 24 bytes (`Option<Waker>` uses
+/// the waker's niche).
 #[derive(Debug)]
 struct Slot {
     seq: u64,
-    state: SlotState,
+    waker: Option<Waker>,
 }
 
 /// Timers of one thread (a host loop's, or the fallback timer thread's).
@@ -62,15 +58,15 @@ impl TimerHeap {
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
         self.next_seq += 1;
         let seq = self.next_seq;
-        let state = SlotState::Waiting(waker);
+        let waker = Some(waker);
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = Slot { seq, state };
+                self.slots[slot as usize] = Slot { seq, waker };
                 slot
             }
             None => {
                 let slot = u32::try_from(self.slots.len()).expect("more than 2^32 pending timers");
-                self.slots.push(Slot { seq, state });
+                self.slots.push(Slot { seq, waker });
                 slot
             }
         };
@@ -85,14 +81,14 @@ impl TimerHeap {
         let Some(slot) = self.slot_mut(key) else {
             return Poll::Ready(());
         };
-        match &mut slot.state {
-            SlotState::Waiting(current) => {
+        match &mut slot.waker {
+            Some(current) => {
                 if !current.will_wake(waker) {
                     current.clone_from(waker);
                 }
                 Poll::Pending
             }
-            SlotState::Fired | SlotState::Free => {
+            None => {
                 self.release(key.slot);
                 Poll::Ready(())
             }
@@ -104,7 +100,7 @@ impl TimerHeap {
         let Some(slot) = self.slot_mut(key) else {
             return;
         };
-        if matches!(slot.state, SlotState::Waiting(_)) {
+        if slot.waker.is_some() {
             self.waiting -= 1;
         }
         self.release(key.slot);
@@ -124,8 +120,7 @@ impl TimerHeap {
             if entry.seq != seq {
                 continue;
             }
-            if let SlotState::Waiting(waker) = std::mem::replace(&mut entry.state, SlotState::Fired)
-            {
+            if let Some(waker) = entry.waker.take() {
                 self.waiting -= 1;
                 fired += 1;
                 wakers.push(waker);
@@ -138,7 +133,7 @@ impl TimerHeap {
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&Reverse((deadline, seq, slot))) = self.heap.peek() {
             let entry = &self.slots[slot as usize];
-            if entry.seq == seq && matches!(entry.state, SlotState::Waiting(_)) {
+            if entry.seq == seq && entry.waker.is_some() {
                 return Some(deadline);
             }
             self.heap.pop();
@@ -150,12 +145,8 @@ impl TimerHeap {
     /// wake and are cancelled by the closed host rather than left hanging.
     pub(crate) fn fire_all(&mut self, wakers: &mut Vec<Waker>) {
         for slot in &mut self.slots {
-            if let SlotState::Waiting(_) = slot.state {
-                if let SlotState::Waiting(waker) =
-                    std::mem::replace(&mut slot.state, SlotState::Fired)
-                {
-                    wakers.push(waker);
-                }
+            if let Some(waker) = slot.waker.take() {
+                wakers.push(waker);
             }
         }
         self.waiting = 0;
@@ -175,7 +166,7 @@ impl TimerHeap {
 
     fn release(&mut self, slot: u32) {
         let entry = &mut self.slots[slot as usize];
-        entry.state = SlotState::Free;
+        entry.waker = None;
         entry.seq = 0;
         self.free.push(slot);
     }
@@ -234,6 +225,12 @@ mod tests {
             heap.fire_due(t0 + Duration::from_secs(3600), &mut wakers),
             1
         );
+    }
+
+    #[test]
+    fn a_pending_timer_costs_56_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 24);
+        assert_eq!(std::mem::size_of::<Reverse<(Instant, u64, u32)>>(), 32);
     }
 
     #[test]

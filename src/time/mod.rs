@@ -1,6 +1,7 @@
 //! Time: [`delay`], [`delay_until`], [`timeout`], [`timeout_at`].
 //!
-//! A delay polled on a host loop's thread registers in that host's timer heap:
+//! A delay polled by a host loop's task (or inside its `run_pending`)
+//! registers in that host's timer heap:
 //! the loop sleeps until the earliest deadline
 //! ([`HostEngine::next_deadline`](crate::HostEngine::next_deadline)), fires it
 //! in [`run_pending`](crate::HostEngine::run_pending), and the task resumes in

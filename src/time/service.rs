@@ -25,18 +25,25 @@ pub(crate) trait TimerService: Send + Sync + 'static {
     fn is_open(&self) -> bool {
         true
     }
+    /// Whether a `delay` polled now on the bound thread should use these
+    /// timers (a host's serve only its own tasks and its `run_pending`).
+    fn serves_current_poll(&self) -> bool {
+        true
+    }
 }
 
 thread_local! {
     static THREAD_TIMERS: RefCell<Option<Arc<dyn TimerService>>> = const { RefCell::new(None) };
 }
 
-/// The timers for a `delay` polled on this thread.
+/// The timers for a `delay` polled on this thread: the bound ones while they
+/// are open and serve the current poll, else the fallback thread's.
 pub(crate) fn current() -> Arc<dyn TimerService> {
     THREAD_TIMERS
         .try_with(|t| t.borrow().clone())
         .ok()
         .flatten()
+        .filter(|timers| timers.is_open() && timers.serves_current_poll())
         .unwrap_or_else(|| FALLBACK.clone())
 }
 

@@ -1,0 +1,459 @@
+//! The shutdown policy of a host engine (see `HostEngine::shutdown`), on an
+//! engine driven by hand: what happens to queued tasks, sleeping tasks,
+//! suspended tasks (`Send`, `!Send`, `Main.immediate`), in-flight hops and
+//! dispatches racing the end. The stress suite (`tests/stress/`) checks the
+//! same on every host's real loop.
+
+use std::future::{Future, pending};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use dispatchers::{
+    Budget, Dispatchers, HostEngine, JoinError, Task, block_on, delay, timeout, try_with_context,
+    with_context,
+};
+
+/// A wait that means "hung", not "slow".
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn engine() -> HostEngine {
+    HostEngine::new("shutdown-test", || {})
+}
+
+fn run(engine: &HostEngine) {
+    engine.run_pending(Budget::unlimited());
+}
+
+/// Records where (on which thread) the future it is moved into is dropped.
+#[derive(Clone, Default)]
+struct Drops(Arc<Mutex<Vec<ThreadId>>>);
+
+struct DropGuard(Drops);
+
+impl Drops {
+    fn guard(&self) -> DropGuard {
+        DropGuard(self.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    fn all_on(&self, thread: ThreadId) -> bool {
+        self.0.lock().unwrap().iter().all(|&t| t == thread)
+    }
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        (self.0).0.lock().unwrap().push(thread::current().id());
+    }
+}
+
+/// The receiving half of a one-shot signal that may never come: it keeps the
+/// waker of the task that waits, as a channel does.
+#[derive(Clone, Default)]
+struct Signal(Arc<Mutex<(bool, Option<Waker>)>>);
+
+impl Signal {
+    fn send(&self) {
+        let waker = {
+            let mut state = self.0.lock().unwrap();
+            state.0 = true;
+            state.1.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn has_waiter(&self) -> bool {
+        self.0.lock().unwrap().1.is_some()
+    }
+}
+
+impl Future for Signal {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.0.lock().unwrap();
+        if state.0 {
+            Poll::Ready(())
+        } else {
+            state.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+fn is_cancelled<T>(result: Result<T, JoinError>) -> bool {
+    result.is_err_and(|e| e.is_cancelled())
+}
+
+/// The gap this policy closes: a task waiting on something that never wakes
+/// it used to outlive its loop, its `Task` never resolving.
+#[test]
+fn a_task_waiting_on_a_signal_that_never_comes_is_cancelled_at_shutdown() {
+    let engine = engine();
+    let main = engine.dispatcher();
+    let drops = Drops::default();
+    let signal = Signal::default();
+    let (g, s) = (drops.guard(), signal.clone());
+    let task = main.spawn(async move {
+        let _g = g;
+        s.await;
+    });
+    run(&engine);
+    assert!(signal.has_waiter());
+    assert_eq!(engine.live_tasks(), 1);
+    engine.shutdown();
+    assert!(task.is_finished(), "resolved when shutdown returns");
+    assert!(is_cancelled(block_on(task)));
+    assert_eq!(drops.count(), 1);
+    assert!(
+        drops.all_on(thread::current().id()),
+        "dropped on the loop thread"
+    );
+    // The signal's late wake-up finds nothing to do.
+    signal.send();
+    assert_eq!(drops.count(), 1);
+}
+
+#[test]
+fn shutdown_cancels_every_kind_of_task_on_the_loop_thread() {
+    let engine = engine();
+    let main = engine.dispatcher();
+    let loop_thread = thread::current().id();
+    let drops = Drops::default();
+    let mut tasks: Vec<(&str, Task<()>)> = Vec::new();
+
+    let g = drops.guard();
+    let suspended = main.spawn(async move {
+        let _g = g;
+        pending::<()>().await
+    });
+    tasks.push(("suspended", suspended));
+    let g = drops.guard();
+    main.spawn(async move {
+        let _g = g;
+        pending::<()>().await
+    })
+    .detach();
+    let g = drops.guard();
+    let local = main.spawn_local(async move {
+        let _not_send = Rc::new(g);
+        pending::<()>().await
+    });
+    tasks.push(("!Send", local));
+    let g = drops.guard();
+    let sleeping = main.spawn(async move {
+        let _g = g;
+        delay(Duration::from_secs(3600)).await
+    });
+    tasks.push(("asleep on a timer", sleeping));
+    // On the loop thread, immediate runs in place up to the suspension.
+    let g = drops.guard();
+    let immediate = main.immediate().spawn(async move {
+        let _g = g;
+        pending::<()>().await
+    });
+    assert!(!immediate.is_finished());
+    tasks.push(("Main.immediate", immediate));
+    run(&engine);
+    assert_eq!(engine.live_tasks(), 4 + 1, "the timer's task suspended too");
+    assert_eq!(engine.pending_timers(), 1);
+    // Queued, never run.
+    let ran = Arc::new(AtomicBool::new(false));
+    let (g, r) = (drops.guard(), ran.clone());
+    let queued = main.spawn(async move {
+        let _g = g;
+        r.store(true, Ordering::SeqCst);
+    });
+    tasks.push(("queued", queued));
+
+    engine.shutdown();
+
+    for (kind, task) in tasks {
+        assert!(task.is_finished(), "{kind}: resolved when shutdown returns");
+        assert!(is_cancelled(block_on(task)), "{kind}: cancelled");
+    }
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a queued task is cancelled, not run"
+    );
+    assert_eq!(
+        drops.count(),
+        6,
+        "every future dropped, the detached one too"
+    );
+    assert!(drops.all_on(loop_thread));
+    assert_eq!(engine.live_tasks(), 0);
+    assert_eq!(engine.pending_timers(), 0);
+    assert!(!engine.has_pending());
+    assert_eq!(
+        engine.next_timeout(),
+        None,
+        "a closed engine never asks to be run"
+    );
+}
+
+#[test]
+fn live_tasks_tracks_suspended_tasks_until_they_finish() {
+    let engine = engine();
+    let main = engine.dispatcher();
+    // Finished in their first poll: never tracked.
+    let quick: Vec<_> = (0..100).map(|i| main.spawn(async move { i })).collect();
+    run(&engine);
+    assert_eq!(engine.live_tasks(), 0);
+    drop(quick);
+    // Suspended once, then finished in the same run: tracked, then gone.
+    let yielding: Vec<_> = (0..100)
+        .map(|_| main.spawn(async { dispatchers::yield_now().await }))
+        .collect();
+    run(&engine);
+    assert!(yielding.iter().all(Task::is_finished));
+    assert_eq!(engine.live_tasks(), 0);
+    // Waiting: tracked until their signal comes and they finish.
+    let signals: Vec<Signal> = (0..10).map(|_| Signal::default()).collect();
+    let waiting: Vec<_> = signals
+        .iter()
+        .map(|signal| main.spawn(signal.clone()))
+        .collect();
+    run(&engine);
+    assert_eq!(engine.live_tasks(), 10);
+    signals.iter().for_each(Signal::send);
+    run(&engine);
+    assert!(waiting.iter().all(Task::is_finished));
+    assert_eq!(engine.live_tasks(), 0, "finished tasks leave the set");
+    // Cancelled by dropping the Task while suspended.
+    let forever: Vec<_> = (0..10).map(|_| main.spawn(pending::<()>())).collect();
+    run(&engine);
+    assert_eq!(engine.live_tasks(), 10);
+    drop(forever);
+    run(&engine);
+    assert_eq!(engine.live_tasks(), 0, "cancelled tasks leave the set");
+}
+
+#[test]
+fn a_hop_to_a_blocked_pool_task_does_not_hold_up_the_shutdown() {
+    let engine = engine();
+    let main = engine.dispatcher();
+    let (started_tx, started) = mpsc::channel::<()>();
+    let (release, blocked) = mpsc::channel::<()>();
+    let inner_drops = Drops::default();
+    let outer_drops = Drops::default();
+    let (gi, go) = (inner_drops.guard(), outer_drops.guard());
+    let caller = main.spawn(async move {
+        let _go = go;
+        with_context(&Dispatchers::io(), async move {
+            let _gi = gi;
+            started_tx.send(()).unwrap();
+            // A blocking call that outlasts the loop.
+            let _ = blocked.recv_timeout(PATIENCE);
+        })
+        .await
+    });
+    run(&engine);
+    started
+        .recv_timeout(PATIENCE)
+        .expect("the hop never started");
+
+    let start = Instant::now();
+    engine.shutdown();
+    let took = start.elapsed();
+    assert!(
+        caller.is_finished(),
+        "the caller on Main is cancelled at once"
+    );
+    assert!(is_cancelled(block_on(caller)));
+    assert_eq!(outer_drops.count(), 1);
+    assert_eq!(
+        inner_drops.count(),
+        0,
+        "the blocked inner task is still running: the shutdown did not wait ({took:?})"
+    );
+    // Released, the inner task finishes its poll and its pool drops it.
+    release.send(()).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while inner_drops.count() == 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(inner_drops.count(), 1);
+    assert!(
+        !inner_drops.all_on(thread::current().id()),
+        "dropped by its pool"
+    );
+}
+
+#[test]
+fn a_hop_to_main_from_a_pool_resolves_as_cancelled() {
+    let engine = engine();
+    let main = engine.dispatcher();
+    let (m1, m2) = (main.clone(), main.clone());
+    let tried =
+        Dispatchers::io().spawn(async move { try_with_context(&m1, pending::<()>()).await });
+    let panicked = Dispatchers::io().spawn(async move { with_context(&m2, pending::<()>()).await });
+    // Run the loop until both hops are suspended on Main.
+    let deadline = Instant::now() + PATIENCE;
+    while engine.live_tasks() < 2 && Instant::now() < deadline {
+        run(&engine);
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(engine.live_tasks(), 2);
+    engine.shutdown();
+    let tried = block_on(timeout(PATIENCE, tried))
+        .expect("watchdog")
+        .expect("the IO task completes");
+    assert!(
+        is_cancelled(tried),
+        "try_with_context returns the cancellation"
+    );
+    let error = block_on(timeout(PATIENCE, panicked))
+        .expect("watchdog")
+        .expect_err("with_context panics");
+    let message = error.into_panic();
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(message.contains("has shut down"), "{message}");
+}
+
+#[test]
+fn a_not_send_task_woken_from_another_thread_after_shutdown_stays_home() {
+    let engine = engine();
+    let main = engine.dispatcher();
+    let drops = Drops::default();
+    let signal = Signal::default();
+    let (g, s) = (drops.guard(), signal.clone());
+    let local = main.spawn_local(async move {
+        let _not_send = Rc::new(g);
+        s.await
+    });
+    run(&engine);
+    engine.shutdown();
+    // The waker goes to another thread after the loop ended: nothing to do.
+    thread::spawn(move || signal.send()).join().unwrap();
+    assert!(local.is_finished());
+    assert!(is_cancelled(block_on(local)));
+    assert_eq!(drops.count(), 1);
+    assert!(drops.all_on(thread::current().id()));
+}
+
+#[test]
+fn shutdown_from_inside_a_task_cancels_the_others() {
+    let engine = Rc::new(engine());
+    let main = engine.dispatcher();
+    let others: Vec<_> = (0..10).map(|_| main.spawn(pending::<()>())).collect();
+    run(&engine);
+    let queued: Vec<_> = (0..10).map(|i| main.spawn(async move { i })).collect();
+    let inside = {
+        let engine = engine.clone();
+        main.spawn_local(async move {
+            engine.shutdown();
+            "finished its poll"
+        })
+    };
+    // `inside` runs after the 10 queued tasks, which run first.
+    run(&engine);
+    assert!(inside.is_finished());
+    assert_eq!(block_on(inside).unwrap(), "finished its poll");
+    for task in queued {
+        assert!(task.is_finished());
+        assert!(block_on(task).is_ok(), "queued before it: ran");
+    }
+    for task in others {
+        assert!(task.is_finished());
+        assert!(is_cancelled(block_on(task)));
+    }
+    assert!(engine.is_shut_down());
+}
+
+#[test]
+fn a_task_that_shuts_its_loop_down_and_then_suspends_is_cancelled() {
+    let engine = Rc::new(engine());
+    let main = engine.dispatcher();
+    let drops = Drops::default();
+    let task = {
+        let (engine, g) = (engine.clone(), drops.guard());
+        main.spawn_local(async move {
+            let _g = g;
+            engine.shutdown();
+            // Nothing would ever wake it.
+            pending::<()>().await
+        })
+    };
+    run(&engine);
+    assert!(task.is_finished(), "cancelled at the end of that poll");
+    assert!(is_cancelled(block_on(task)));
+    assert_eq!(drops.count(), 1);
+}
+
+/// Producers racing the end: every `Task` resolves (run or cancelled), every
+/// future is dropped once. Repeated to meet the race at different points.
+#[test]
+fn dispatches_racing_the_shutdown_all_resolve() {
+    for round in 0..20 {
+        let engine = engine();
+        let main = engine.dispatcher();
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let go = Arc::new(AtomicBool::new(false));
+        let producers: Vec<_> = (0..3)
+            .map(|_| {
+                let (main, dropped, ran, go) =
+                    (main.clone(), dropped.clone(), ran.clone(), go.clone());
+                thread::spawn(move || {
+                    while !go.load(Ordering::Acquire) {
+                        thread::yield_now();
+                    }
+                    (0..500)
+                        .map(|_| {
+                            let guard = Counted(dropped.clone());
+                            let ran = ran.clone();
+                            main.spawn(async move {
+                                let _guard = guard;
+                                ran.fetch_add(1, Ordering::SeqCst);
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        go.store(true, Ordering::Release);
+        for _ in 0..round {
+            run(&engine);
+            thread::yield_now();
+        }
+        engine.shutdown();
+        let mut cancelled = 0;
+        for producer in producers {
+            for task in producer.join().unwrap() {
+                match block_on(timeout(PATIENCE, task)).expect("watchdog: a task never resolved") {
+                    Ok(()) => {}
+                    Err(e) => {
+                        assert!(e.is_cancelled());
+                        cancelled += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(ran.load(Ordering::SeqCst) + cancelled, 1500);
+        let deadline = Instant::now() + PATIENCE;
+        while dropped.load(Ordering::SeqCst) < 1500 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(dropped.load(Ordering::SeqCst), 1500);
+    }
+}
+
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
