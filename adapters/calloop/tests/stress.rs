@@ -6,37 +6,10 @@
 
 #[path = "../../../tests/stress/mod.rs"]
 mod stress;
-
-use std::sync::mpsc;
-
-use calloop::EventLoop;
-use dispatchers_calloop::CalloopHost;
+mod support;
 
 #[test]
 fn stress() {
-    let (sent, received) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("calloop-loop".into())
-        .spawn(move || {
-            let mut event_loop: EventLoop<()> = EventLoop::try_new().unwrap();
-            let host = CalloopHost::insert(&event_loop.handle()).unwrap();
-            sent.send((host.dispatcher(), event_loop.get_signal()))
-                .unwrap();
-            event_loop.run(None, &mut (), |_| {}).unwrap();
-            // Dropping the loop drops the host's source: the engine shuts
-            // down here, on the loop's thread.
-            drop(event_loop);
-        })
-        .unwrap();
-    let (main, signal) = received.recv().unwrap();
-    let host = stress::StressHost::new(
-        "calloop",
-        main,
-        move || {
-            signal.stop();
-            signal.wakeup();
-        },
-        move || thread.join().expect("the calloop loop panicked"),
-    );
-    stress::run_all(host);
+    let (main, stop, join) = support::start();
+    stress::run_all(stress::StressHost::new("calloop", main, stop, join));
 }
