@@ -3,6 +3,8 @@
 
 mod budget;
 mod engine;
+#[cfg(all(test, loom))]
+mod loom_wake_while_running;
 mod loop_host;
 pub(crate) mod wake_gate;
 
