@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use calloop::EventLoop;
 use calloop::timer::{TimeoutAction, Timer};
-use dispatchers::{Delay, delay_until};
+use dispatchers::{Delay, MainDispatcher, delay_until};
 use dispatchers_calloop::CalloopHost;
 use dispatchers_mio::MioHost;
 
@@ -164,34 +164,28 @@ fn lateness(config: &Config, report: &mut Report) {
 
 fn ours_lateness(durations: &[Duration]) -> Vec<u64> {
     let host = MioLoop::start();
-    let record = Lateness::new(durations.len());
-    for (i, &d) in durations.iter().enumerate() {
-        let record = record.clone();
-        host.main()
-            .spawn(async move {
-                let deadline = Instant::now() + d;
-                delay_until(deadline).await;
-                record.record(i, deadline);
-            })
-            .detach();
-    }
-    record.wait()
+    lateness_on(host.main(), durations)
 }
 
 /// The same engine on a loop that sleeps with `park_timeout`: what the mio
 /// host would show with a sub-millisecond poll timeout.
 fn ours_park_lateness(durations: &[Duration]) -> Vec<u64> {
     let host = ParkLoop::start();
+    lateness_on(host.main(), durations)
+}
+
+/// One task per duration on `main`, each recording how late its
+/// `delay_until` woke it; returns once all have.
+fn lateness_on(main: &MainDispatcher, durations: &[Duration]) -> Vec<u64> {
     let record = Lateness::new(durations.len());
     for (i, &d) in durations.iter().enumerate() {
         let record = record.clone();
-        host.main()
-            .spawn(async move {
-                let deadline = Instant::now() + d;
-                delay_until(deadline).await;
-                record.record(i, deadline);
-            })
-            .detach();
+        main.spawn(async move {
+            let deadline = Instant::now() + d;
+            delay_until(deadline).await;
+            record.record(i, deadline);
+        })
+        .detach();
     }
     record.wait()
 }

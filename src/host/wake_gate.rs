@@ -263,6 +263,45 @@ mod loom_tests {
         builder
     }
 
+    /// For the shutdown models: several threads may pop at once there, and
+    /// concurrent-queue's pop spins on a slot being written, which needs more
+    /// branches (and a tighter preemption bound to finish in seconds).
+    fn shutdown_builder() -> loom::model::Builder {
+        let mut builder = builder();
+        builder.preemption_bound = Some(2);
+        builder.max_branches = 100_000;
+        builder
+    }
+
+    /// Two producers, each dispatching one item.
+    fn spawn_producers(model: &Arc<Model>) -> Vec<loom::thread::JoinHandle<()>> {
+        (0..2)
+            .map(|i| {
+                let model = model.clone();
+                loom::thread::spawn(move || model.dispatch(i))
+            })
+            .collect()
+    }
+
+    fn join(producers: Vec<loom::thread::JoinHandle<()>>) {
+        for p in producers {
+            p.join().unwrap();
+        }
+    }
+
+    /// Every one of `items` was run, cancelled by the loop or rejected by
+    /// its producer: exactly one of the three.
+    fn assert_each_accounted_once(model: &Model, items: usize) {
+        let ran = model.ran.load(Ordering::SeqCst);
+        let cancelled = model.cancelled.load(Ordering::SeqCst);
+        let rejected = model.rejected.load(Ordering::SeqCst);
+        assert_eq!(
+            ran + cancelled + rejected,
+            items,
+            "ran {ran} + cancelled {cancelled} + rejected {rejected}"
+        );
+    }
+
     /// The loop drains once while two producers push. Afterwards, every item
     /// was either run, or is still queued with a wake token the loop has not
     /// consumed yet: no item is stranded without a wake.
@@ -270,16 +309,9 @@ mod loom_tests {
     fn no_lost_wakeup_with_two_producers_racing_the_drain() {
         builder().check(|| {
             let model = Model::new();
-            let producers: Vec<_> = (0..2)
-                .map(|i| {
-                    let model = model.clone();
-                    loom::thread::spawn(move || model.dispatch(i))
-                })
-                .collect();
+            let producers = spawn_producers(&model);
             model.run_pending();
-            for p in producers {
-                p.join().unwrap();
-            }
+            join(producers);
             let ran = model.ran.load(Ordering::SeqCst);
             if ran < 2 {
                 // Something is left: an unconsumed wake must be on its way.
@@ -301,15 +333,8 @@ mod loom_tests {
     fn a_burst_costs_one_wake() {
         builder().check(|| {
             let model = Model::new();
-            let producers: Vec<_> = (0..2)
-                .map(|i| {
-                    let model = model.clone();
-                    loom::thread::spawn(move || model.dispatch(i))
-                })
-                .collect();
-            for p in producers {
-                p.join().unwrap();
-            }
+            let producers = spawn_producers(&model);
+            join(producers);
             assert_eq!(model.wakes.load(Ordering::SeqCst), 1);
             model.run_pending();
             assert_eq!(model.ran.load(Ordering::SeqCst), 2);
@@ -322,33 +347,14 @@ mod loom_tests {
     /// never popped by a producer: only the loop may cancel it.
     #[test]
     fn dispatch_racing_shutdown_leaves_local_tasks_to_the_loop() {
-        // Several threads may pop at once here; concurrent-queue's pop spins
-        // on a slot being written, which needs more branches.
-        let mut builder = builder();
-        builder.preemption_bound = Some(2);
-        builder.max_branches = 100_000;
-        builder.check(|| {
+        shutdown_builder().check(|| {
             let model = Model::new();
             // Queued by the loop thread itself (a local task it woke).
             model.dispatch(LOCAL);
-            let producers: Vec<_> = (0..2)
-                .map(|i| {
-                    let model = model.clone();
-                    loom::thread::spawn(move || model.dispatch(i))
-                })
-                .collect();
+            let producers = spawn_producers(&model);
             model.shutdown();
-            for p in producers {
-                p.join().unwrap();
-            }
-            let ran = model.ran.load(Ordering::SeqCst);
-            let cancelled = model.cancelled.load(Ordering::SeqCst);
-            let rejected = model.rejected.load(Ordering::SeqCst);
-            assert_eq!(
-                ran + cancelled + rejected,
-                3,
-                "ran {ran} + cancelled {cancelled} + rejected {rejected}"
-            );
+            join(producers);
+            assert_each_accounted_once(&model, 3);
             assert_eq!(model.local_stolen.load(Ordering::SeqCst), 0);
             assert!(model.queue.is_empty());
         });
@@ -358,30 +364,13 @@ mod loom_tests {
     /// last iteration runs just before the shutdown.
     #[test]
     fn dispatch_racing_drain_then_shutdown_loses_nothing() {
-        let mut builder = builder();
-        builder.preemption_bound = Some(2);
-        builder.max_branches = 100_000;
-        builder.check(|| {
+        shutdown_builder().check(|| {
             let model = Model::new();
-            let producers: Vec<_> = (0..2)
-                .map(|i| {
-                    let model = model.clone();
-                    loom::thread::spawn(move || model.dispatch(i))
-                })
-                .collect();
+            let producers = spawn_producers(&model);
             model.run_pending();
             model.shutdown();
-            for p in producers {
-                p.join().unwrap();
-            }
-            let ran = model.ran.load(Ordering::SeqCst);
-            let cancelled = model.cancelled.load(Ordering::SeqCst);
-            let rejected = model.rejected.load(Ordering::SeqCst);
-            assert_eq!(
-                ran + cancelled + rejected,
-                2,
-                "ran {ran} + cancelled {cancelled} + rejected {rejected}"
-            );
+            join(producers);
+            assert_each_accounted_once(&model, 2);
             assert!(model.queue.is_empty());
         });
     }
