@@ -1,5 +1,5 @@
 //! [`MioHost`]: a [`HostEngine`] woken through the `mio::Waker` of a
-//! [`mio::Poll`].
+//! [`mio::Poll`], and at its deadlines by a timerfd where there is one.
 
 use std::fmt;
 use std::io;
@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use dispatchers::{Budget, HostEngine, MainDispatcher, RegisterError, RunReport};
 use mio::event::Event;
 use mio::{Registry, Token, Waker};
+
+use crate::timer::DeadlineTimer;
 
 /// The [`load_priority`](dispatchers::MainDispatcherFactory::load_priority)
 /// [`MioHost::register_as_main`] registers with: 50.
@@ -30,6 +32,17 @@ pub const DEFAULT_PRIORITY: i32 = 50;
 /// than [`next_timeout`](Self::next_timeout), so `delay`s on this thread use
 /// the loop's own timers (no extra thread).
 ///
+/// # Timer precision
+///
+/// On Linux and Android the host also registers a timerfd on its token and
+/// arms it at the next `delay` deadline, with nanosecond precision: `delay`s
+/// resume within the scheduling latency of the loop's thread (tens of
+/// microseconds on an idle machine). This costs two file descriptors (the
+/// timerfd, and a clone of the [`Registry`] to deregister it when the host
+/// is dropped). Elsewhere, or when the timerfd cannot be created, the loop
+/// sleeps with a poll timeout, which mio rounds up to whole milliseconds:
+/// `delay`s then resume up to about a millisecond late.
+///
 /// # Threads
 ///
 /// `MioHost` is `!Send`: create it on the thread that polls, which becomes
@@ -47,7 +60,8 @@ pub const DEFAULT_PRIORITY: i32 = 50;
 /// mio supports a single [`Waker`] per `Poll` (debug builds assert it): the
 /// host owns it. To wake the loop for your own reasons, dispatch a task to
 /// Main, or share the host's waker ([`waker`](Self::waker)); its events carry
-/// the host's token and are harmless to the host.
+/// the host's token and are harmless to the host. The host's timerfd (see
+/// above) shares the token too: the host's token stays reserved to the host.
 ///
 /// # Example: a server loop
 ///
@@ -85,13 +99,20 @@ pub struct MioHost {
     waker: Arc<Waker>,
     token: Token,
     failed_wakes: Arc<AtomicU64>,
+    /// The timerfd that ends the poll at the next deadline (Linux and
+    /// Android, when it could be created); dropped (deregistered) with the
+    /// host.
+    timer: Option<DeadlineTimer>,
 }
 
 impl MioHost {
     /// A host for the calling thread's loop, named `"mio"`, whose wake-ups
     /// arrive as readable events with `token` on the `Poll` of `registry`.
     ///
-    /// Reserve `token` for the host: use it for no other source.
+    /// Reserve `token` for the host: use it for no other source. On Linux
+    /// and Android the host registers a timerfd there too, for precise
+    /// `delay`s (see [Timer precision](MioHost#timer-precision)); when that
+    /// fails, the host works with mio's millisecond timeouts instead.
     ///
     /// # Errors
     ///
@@ -134,11 +155,14 @@ impl MioHost {
                 }
             })
         };
+        // No timerfd is no error: the poll timeouts take over.
+        let timer = DeadlineTimer::new(registry, token).ok();
         Ok(MioHost {
             engine,
             waker,
             token,
             failed_wakes,
+            timer,
         })
     }
 
@@ -160,7 +184,8 @@ impl MioHost {
         self.token
     }
 
-    /// Whether `event` is one of the host's wake-ups. There is nothing to do
+    /// Whether `event` is one of the host's wake-ups (from its [`Waker`] or,
+    /// on Linux and Android, its deadline timer). There is nothing to do
     /// with it but skip it: [`run_pending`](Self::run_pending), called after
     /// every poll, runs what the wake-up was for.
     pub fn is_wake_event(&self, event: &Event) -> bool {
@@ -171,7 +196,7 @@ impl MioHost {
     /// `budget` runs out (see [`HostEngine::run_pending`]).
     ///
     /// Call it after **every** `Poll::poll`, not only after a wake event: a
-    /// `delay` coming due ends the poll by its timeout, with no event. Work
+    /// `delay` coming due may end the poll by its timeout, with no event. Work
     /// left over by the budget re-arms the wake-up, so the next poll returns
     /// at once, after delivering your sockets' events.
     pub fn run_pending(&self, budget: Budget) -> RunReport {
@@ -179,16 +204,23 @@ impl MioHost {
     }
 
     /// The timeout for `Poll::poll` in a loop that waits for events: zero
-    /// when tasks are queued, the time to the next `delay` deadline, or
-    /// `None` (until an event or a dispatch).
+    /// when tasks are queued or a `delay` deadline has passed; otherwise
+    /// `None` (until an event, a dispatch or, on Linux and Android, the
+    /// host's timerfd, armed here at the next deadline with nanosecond
+    /// precision), or, where there is no timerfd, the time to the next
+    /// deadline (which mio rounds up to whole milliseconds).
+    ///
+    /// Call it right before every poll: it (re-)arms the timerfd.
     pub fn next_timeout(&self) -> Option<Duration> {
-        self.engine.next_timeout()
+        self.deadline_timeout()
     }
 
     /// The timeout for `Poll::poll` in a loop that must also be back by
     /// `deadline` (a fixed-rate tick loop passes its next tick): the smaller
-    /// of the time to `deadline` and [`next_timeout`](Self::next_timeout);
-    /// zero when `deadline` has passed.
+    /// of the time to `deadline` and [`next_timeout`](Self::next_timeout)
+    /// (which arms the timerfd for the host's own deadlines, so these keep
+    /// their precision); zero when `deadline` has passed. The poll waits for
+    /// `deadline` itself with mio's millisecond resolution.
     ///
     /// ```
     /// # use dispatchers_mio::MioHost;
@@ -213,10 +245,37 @@ impl MioHost {
     /// # }
     /// ```
     pub fn next_timeout_before(&self, deadline: Instant) -> Duration {
+        let timeout = self.deadline_timeout();
         let until_deadline = deadline.saturating_duration_since(Instant::now());
-        match self.engine.next_timeout() {
+        match timeout {
             Some(timeout) => timeout.min(until_deadline),
             None => until_deadline,
+        }
+    }
+
+    /// What the engine asks of the poll's timeout (`None`: nothing, the
+    /// timerfd or a dispatch ends the poll), after arming the timerfd at the
+    /// engine's next deadline, or disarming it when there is none.
+    fn deadline_timeout(&self) -> Option<Duration> {
+        if self.engine.has_pending() {
+            return Some(Duration::ZERO);
+        }
+        let next = self.engine.next_deadline();
+        let now = Instant::now();
+        let Some(deadline) = next else {
+            if let Some(timer) = &self.timer {
+                timer.disarm(now);
+            }
+            return None;
+        };
+        let until_deadline = deadline.saturating_duration_since(now);
+        if until_deadline.is_zero() {
+            return Some(Duration::ZERO);
+        }
+        match &self.timer {
+            Some(timer) if timer.arm(deadline, now).is_ok() => None,
+            // No timerfd, or it refused the arming: mio's timeout.
+            _ => Some(until_deadline),
         }
     }
 
@@ -264,6 +323,7 @@ impl fmt::Debug for MioHost {
             .field("engine", &self.engine)
             .field("token", &self.token)
             .field("failed_wakes", &self.failed_wakes())
+            .field("timerfd", &self.timer.is_some())
             .finish()
     }
 }

@@ -63,6 +63,15 @@
 //! `next_tick` has passed; the repository's `game_server` example is a
 //! complete one.
 //!
+//! # Timer precision
+//!
+//! On Linux and Android the host wakes the poll at `delay` deadlines with a
+//! timerfd registered on its token, armed with nanosecond precision by
+//! [`next_timeout`](MioHost::next_timeout): `delay`s are as precise as the
+//! loop thread's scheduling. Elsewhere the poll's timeout ends the sleep, and
+//! mio rounds it up to whole milliseconds: `delay`s resume up to about a
+//! millisecond late.
+//!
 //! # Portability
 //!
 //! Wherever mio has a [`mio::Waker`] (epoll, kqueue, IOCP, `poll(2)`).
@@ -71,5 +80,6 @@
 #![warn(missing_docs)]
 
 mod host;
+mod timer;
 
 pub use host::{DEFAULT_PRIORITY, MioHost};

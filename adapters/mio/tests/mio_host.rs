@@ -196,8 +196,13 @@ fn delay_resumes_through_next_timeout_without_another_thread() -> io::Result<()>
 
     host.run_pending(Budget::unlimited());
     assert_eq!(host.engine().pending_timers(), 1, "the loop's own timer");
-    let timeout = host.next_timeout().expect("a deadline");
-    assert!(timeout <= wait);
+    let timeout = host.next_timeout();
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        // The host's timerfd ends the poll (see tests/timerfd.rs).
+        assert!(matches!(timeout, None | Some(Duration::ZERO)));
+    } else {
+        assert!(timeout.expect("a deadline") <= wait);
+    }
 
     let iterations = run_until(&mut poll, &host, || task.is_finished())?;
     assert!(iterations >= 1);
@@ -229,11 +234,17 @@ fn next_timeout_before_is_capped_by_the_deadline_and_by_queued_work() -> io::Res
     assert_eq!(host.next_timeout_before(tick), Duration::ZERO);
     host.run_pending(Budget::unlimited());
 
-    // A pending delay earlier than the tick shortens the timeout.
+    // A pending delay earlier than the tick shortens the timeout, unless the
+    // host's timerfd takes care of it (see tests/timerfd.rs).
     let task = host.dispatcher().spawn(delay(Duration::from_millis(200)));
     host.run_pending(Budget::unlimited());
     let far_tick = Instant::now() + Duration::from_secs(60);
-    assert!(host.next_timeout_before(far_tick) <= Duration::from_millis(200));
+    let timeout = host.next_timeout_before(far_tick);
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        assert!(timeout > Duration::from_millis(200) && timeout <= Duration::from_secs(60));
+    } else {
+        assert!(timeout <= Duration::from_millis(200));
+    }
     drop(task);
     Ok(())
 }
