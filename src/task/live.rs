@@ -11,8 +11,8 @@
 //! - a task of one of those dispatchers **joins** the set the first time one
 //!   of its polls returns `Pending`, leaving a clone of its waker there. Most
 //!   tasks finish in their first poll and never join;
-//! - the task **leaves** when its future is dropped (it completed or was
-//!   cancelled);
+//! - the task **leaves** when its future drops the user's future (it
+//!   completed or was cancelled);
 //! - at shutdown the engine **closes** the set: it takes every waker out and
 //!   wakes it. Each woken task is rejected by the closed engine and cancelled,
 //!   or, if a run in place picks it up (Main.immediate), it finds its set
@@ -32,6 +32,12 @@
 //! stays on the thread, closed, until its engine is dropped, so that a task
 //! that suspends for the first time in the very poll that shut its loop down
 //! learns that it must complete as cancelled.
+//!
+//! A member's "closed?" check is one thread-local read as long as no set
+//! was ever closed on its thread (a loop thread usually closes its set once,
+//! at the end); after that, it looks its set up. The membership itself is a
+//! 4-byte slot index in the task's future ([`Membership`]).
+//!
 //! Dispatcher ids are addresses, unique while any of their tasks exists
 //! (each task holds its dispatcher).
 
@@ -43,8 +49,9 @@ thread_local! {
     /// The sets of the engines of this thread (usually one), from the
     /// engine's creation to its drop.
     static SETS: RefCell<Vec<Set>> = const { RefCell::new(Vec::new()) };
-    /// How many sets this thread has closed: a member that joined when it
-    /// was the same knows its set is still open without looking it up.
+    /// How many sets this thread has closed: while it is 0, a member knows
+    /// its set is still open without looking it up (the common case: a loop
+    /// thread closes its set once, at the end).
     static CLOSED: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -125,58 +132,113 @@ impl Drop for LiveTasks {
     }
 }
 
-/// What a task's first suspension found (see [`Membership::join`]).
-pub(crate) enum Joined {
-    /// It is a member now.
-    Member(Membership),
-    /// Its dispatcher has no set on this thread: not a loop's task.
-    Untracked,
-    /// Its loop shut down (during this very poll): nothing will wake it, it
-    /// must complete as cancelled.
-    Closed,
-}
-
-/// A task's place in its loop's set; dropping it (with the task's future)
-/// removes the task's waker. Held by the task's future.
+/// A task's relation to its loop's set, kept in the task's future: 4 bytes,
+/// because every task carries one.
+///
+/// It starts *fresh* (never suspended); the first `Pending` makes it a
+/// *member* or *untracked* ([`on_pending`](Self::on_pending)); it *ends*
+/// when the task's future drops the user's future ([`end`](Self::end)),
+/// leaving the set if it was a member. The task's future also relies on
+/// [`has_ended`](Self::has_ended) to know whether the user's future is
+/// still there. The dispatcher id that finds the set is not stored here but
+/// passed in by the task's future, which has it.
 #[derive(Debug)]
 pub(crate) struct Membership {
-    dispatcher_id: usize,
-    slot: usize,
-    /// [`CLOSED`] when the task joined.
-    closed_before: u64,
+    /// The member's place in its set's slab, or [`FRESH`], [`UNTRACKED`] or
+    /// [`ENDED`].
+    slot: u32,
 }
+
+/// [`Membership::slot`] of a task that has not suspended yet.
+const FRESH: u32 = u32::MAX;
+/// [`Membership::slot`] of a task whose dispatcher has no set on the thread
+/// of its first suspension (not a loop's task), or whose set was closed.
+const UNTRACKED: u32 = u32::MAX - 1;
+/// [`Membership::slot`] once the membership ended; every smaller value is a
+/// member's slot.
+const ENDED: u32 = u32::MAX - 2;
 
 impl Membership {
-    /// Joins the set, on this thread, of the dispatcher with id
-    /// `dispatcher_id`, if there is one.
-    pub(crate) fn join(dispatcher_id: usize, waker: &Waker) -> Joined {
-        let slot = with_set(dispatcher_id, |set| {
-            (!set.closed).then(|| set.slots.insert(waker.clone()))
+    /// A task that has not suspended yet.
+    pub(crate) const fn new() -> Self {
+        Membership { slot: FRESH }
+    }
+
+    /// After a poll returned `Pending`: the first time, joins the set, on
+    /// this thread, of the dispatcher with id `dispatcher_id`, if there is
+    /// one. `false` when that set is closed (its loop shut down during this
+    /// very poll): nothing will wake the task, it must complete as cancelled.
+    #[inline]
+    pub(crate) fn on_pending(&mut self, dispatcher_id: usize, waker: &Waker) -> bool {
+        self.slot != FRESH || self.join(dispatcher_id, waker)
+    }
+
+    /// The first suspension (see [`on_pending`](Self::on_pending)).
+    #[cold]
+    fn join(&mut self, dispatcher_id: usize, waker: &Waker) -> bool {
+        self.slot = UNTRACKED;
+        let joined = with_set(dispatcher_id, |set| {
+            if set.closed {
+                return None;
+            }
+            // A slab this large (four billion tasks suspended on one loop)
+            // cannot be allocated; the check only keeps the sentinels apart.
+            if set.slots.len >= ENDED as usize {
+                return Some(UNTRACKED);
+            }
+            Some(set.slots.insert(waker.clone()) as u32)
         });
-        match slot {
-            None => Joined::Untracked,
-            Some(None) => Joined::Closed,
-            Some(Some(slot)) => Joined::Member(Membership {
-                dispatcher_id,
-                slot,
-                closed_before: CLOSED.try_with(Cell::get).unwrap_or(u64::MAX),
-            }),
+        match joined {
+            None => true, // no set here: untracked
+            Some(None) => false,
+            Some(Some(slot)) => {
+                self.slot = slot;
+                true
+            }
         }
     }
 
-    /// Whether the set was closed (the loop shut down): the task must
-    /// complete as cancelled. Asked on the loop thread (see the module docs).
-    pub(crate) fn is_cancelled(&self) -> bool {
-        if CLOSED.try_with(Cell::get).ok() == Some(self.closed_before) {
-            return false; // no set closed on this thread since it joined
-        }
-        with_set(self.dispatcher_id, |set| set.closed).unwrap_or(true)
+    /// Whether the task is a member.
+    #[inline]
+    fn is_member(&self) -> bool {
+        self.slot < ENDED
     }
-}
 
-impl Drop for Membership {
-    fn drop(&mut self) {
-        let waker = with_set(self.dispatcher_id, |set| set.slots.remove(self.slot)).flatten();
+    /// Whether [`end`](Self::end) was called.
+    #[inline]
+    pub(crate) fn has_ended(&self) -> bool {
+        self.slot == ENDED
+    }
+
+    /// Whether the task is a member of a set that was closed (its loop shut
+    /// down): it must complete as cancelled. Asked on the loop thread (see
+    /// the module docs), with the id of the task's dispatcher.
+    #[inline]
+    pub(crate) fn is_cancelled(&self, dispatcher_id: usize) -> bool {
+        if !self.is_member() {
+            return false;
+        }
+        if CLOSED.try_with(Cell::get).ok() == Some(0) {
+            return false; // no set ever closed on this thread
+        }
+        with_set(dispatcher_id, |set| set.closed).unwrap_or(true)
+    }
+
+    /// Ends the membership: removes the task's waker from its set, if it is
+    /// a member; called when the user's future is dropped, with the id of
+    /// the task's dispatcher.
+    #[inline]
+    pub(crate) fn end(&mut self, dispatcher_id: usize) {
+        if self.is_member() {
+            self.leave(dispatcher_id);
+        }
+        self.slot = ENDED;
+    }
+
+    /// The member's part of [`end`](Self::end).
+    fn leave(&self, dispatcher_id: usize) {
+        let slot = self.slot as usize;
+        let waker = with_set(dispatcher_id, |set| set.slots.remove(slot)).flatten();
         drop(waker); // outside the borrow: dropping a waker may schedule a task
     }
 }
@@ -238,6 +300,29 @@ mod tests {
         assert_eq!(slots.len, 0);
     }
 
+    /// What a first suspension of a task of `dispatcher_id` makes of it.
+    enum Joined {
+        Member(Membership),
+        Untracked,
+        Closed,
+    }
+
+    fn join(dispatcher_id: usize) -> Joined {
+        let mut membership = Membership::new();
+        assert!(!membership.is_member() && !membership.has_ended(), "fresh");
+        if !membership.on_pending(dispatcher_id, Waker::noop()) {
+            return Joined::Closed;
+        }
+        assert!(
+            membership.on_pending(dispatcher_id, Waker::noop()),
+            "joins once"
+        );
+        match membership.is_member() {
+            true => Joined::Member(membership),
+            false => Joined::Untracked,
+        }
+    }
+
     fn member(joined: Joined) -> Membership {
         match joined {
             Joined::Member(member) => member,
@@ -249,35 +334,49 @@ mod tests {
     #[test]
     fn only_the_sets_dispatchers_join_and_none_after_close() {
         let set = LiveTasks::open([1, 2]);
-        assert!(matches!(
-            Membership::join(3, Waker::noop()),
-            Joined::Untracked
-        ));
-        let first = member(Membership::join(2, Waker::noop()));
-        assert!(!first.is_cancelled());
+        assert!(matches!(join(3), Joined::Untracked));
+        let mut first = member(join(2));
+        assert!(!first.is_cancelled(2));
         assert_eq!(set.len(), 1);
-        drop(first);
+        first.end(2);
         assert_eq!(set.len(), 0);
-        let second = member(Membership::join(1, Waker::noop()));
+        assert!(first.has_ended());
+        assert!(!first.is_cancelled(2), "left");
+        first.end(2);
+        assert_eq!(set.len(), 0);
+        let mut second = member(join(1));
         assert_eq!(set.close().len(), 1);
-        assert!(second.is_cancelled());
-        assert!(matches!(Membership::join(1, Waker::noop()), Joined::Closed));
+        assert!(second.is_cancelled(1));
+        assert!(matches!(join(1), Joined::Closed));
         assert!(set.close().is_empty(), "closed once");
-        drop(second);
+        second.end(1);
         drop(set);
-        assert!(matches!(
-            Membership::join(1, Waker::noop()),
-            Joined::Untracked
-        ));
+        assert!(matches!(join(1), Joined::Untracked));
+    }
+
+    #[test]
+    fn a_member_sees_its_set_closed_after_other_sets_closed() {
+        let other = LiveTasks::open([10, 11]);
+        let set = LiveTasks::open([4, 5]);
+        let mut member = member(join(4));
+        let _ = other.close();
+        assert!(!member.is_cancelled(4), "looked up: open");
+        let _ = set.close();
+        assert!(member.is_cancelled(4));
+        member.end(4);
+    }
+
+    #[test]
+    fn a_membership_is_4_bytes() {
+        assert_eq!(std::mem::size_of::<Membership>(), 4);
     }
 
     #[test]
     fn a_set_is_found_only_on_its_own_thread() {
         let _set = LiveTasks::open([7, 8]);
-        let untracked =
-            std::thread::spawn(|| matches!(Membership::join(7, Waker::noop()), Joined::Untracked))
-                .join()
-                .unwrap();
+        let untracked = std::thread::spawn(|| matches!(join(7), Joined::Untracked))
+            .join()
+            .unwrap();
         assert!(untracked);
     }
 }

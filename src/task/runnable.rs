@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::LazyLock;
 use std::sync::mpsc;
 
-use super::header::TaskHeader;
-use crate::thread_id::current_thread_id;
+use super::header::{Home, TaskHeader};
 
 pub(crate) type RawRunnable = async_task::Runnable<TaskHeader>;
 
@@ -55,7 +54,7 @@ impl Runnable {
             .expect("a Runnable holds its task until run");
         let home = raw.metadata().home();
         if let Some(home) = home {
-            if home != current_thread_id() {
+            if home != Home::current() {
                 std::mem::forget(raw);
                 panic!(
                     "dispatchers: a !Send task was dispatched to another thread than the one \
@@ -121,7 +120,7 @@ impl fmt::Debug for Runnable {
 /// the future unpolled and resolves its `Task` as cancelled.
 fn drop_or_leak(raw: RawRunnable, in_place: bool) {
     match raw.metadata().home() {
-        Some(home) if home == current_thread_id() => finish_cancelled(raw),
+        Some(home) if home == Home::current() => finish_cancelled(raw),
         Some(_) => leak_foreign_local(raw),
         None if in_place => finish_cancelled(raw),
         None => reap(raw),

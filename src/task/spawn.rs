@@ -4,12 +4,11 @@
 //! # Safety invariants
 //!
 //! Tasks are created with `async_task::Builder::spawn_unchecked` (in
-//! [`spawn_raw`]; the only other `unsafe` is the pin projection of
-//! [`Guarded`]) so that the
-//! wrapper future may borrow the task's own metadata ([`TaskHeader`]), which
-//! async-task keeps alive, pinned in the task allocation, for as long as the
-//! future exists (`spawn_unchecked`'s `F: FnOnce(&'a M) -> Fut, Fut: 'a`).
-//! The other conditions of `spawn_unchecked` are met as follows:
+//! [`spawn_raw`]) so that the wrapper future may borrow the task's own
+//! metadata ([`TaskHeader`]), which async-task keeps alive, pinned in the
+//! task allocation, for as long as the future exists (`spawn_unchecked`'s
+//! `F: FnOnce(&'a M) -> Fut, Fut: 'a`). The other conditions of
+//! `spawn_unchecked` are met as follows:
 //!
 //! - the schedule function is `Send + Sync + 'static` (it owns a `Dispatcher`);
 //! - `Send` tasks: the future and its output are `Send + 'static`;
@@ -17,22 +16,48 @@
 //!   [`Runnable::run`](super::Runnable::run) and the runnable's drop never poll
 //!   or drop such a future on another thread (they leak it instead), so the
 //!   future is only ever used and dropped on its own thread.
+//!
+//! The other `unsafe` blocks: the pin projection of [`Guarded`] and the
+//! in-place drop of the user's future it holds (exactly once, recorded by
+//! its live-set membership), and the boxed part of the header's word
+//! ([`HeaderWord`]), a pointer written once and freed only with the word.
+//!
+//! # What a task costs
+//!
+//! async-task allocates a task as one block: its own header (state, awaiter
+//! and vtable, 32 bytes) with our metadata in it ([`TaskHeader`], one 8-byte
+//! word, see `header.rs`) and its own `propagate_panic` flag (8 with
+//! padding); the schedule function (16: the `Dispatcher`); then the future
+//! and the output, which share their bytes. The future is [`Guarded`]: the
+//! header reference (8), the dispatcher id (8), the live-set membership (4)
+//! and the user's future, unwrapped; the output, `Result<T, Failure>` inside
+//! async-task's own `Result<_, Payload>`, is 24 bytes for `T = ()`. So a
+//! task of a future of N bytes costs 64 + max(20 + N, the output) bytes,
+//! rounded up to the alignment: 88 for an empty `async {}`, N + 88 for a
+//! future of 8 bytes or more aligned to 8, with a small output (pinned by
+//! `a_pending_task_costs_88_bytes`, and measured by `tests/task_memory.rs`).
+//! A named task, or a `!Send` one on a thread whose number does not fit the
+//! word, has a second, 32-byte allocation for its name and home thread.
 
+use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::ptr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use async_task::{Builder, ScheduleInfo, WithInfo};
 
-use super::header::{Failure, Payload, TaskHeader};
+use super::header::{Failure, Home, Payload, TaskHeader};
 use super::join::Task;
-use super::live::{Joined, Membership};
+use super::live::Membership;
 use super::runnable::{RawRunnable, Runnable};
 use crate::context;
 use crate::dispatch::Dispatcher;
-use crate::thread_id::current_thread_id;
 
 /// Spawns a `Send` future on `dispatcher`.
 pub(crate) fn spawn<F>(
@@ -61,7 +86,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let header = TaskHeader::new(name, Some(current_thread_id()));
+    let header = TaskHeader::new(name, Some(Home::current()));
     let (raw, task) = spawn_raw(dispatcher, header, future);
     first_schedule(dispatcher, raw);
     Task::new(task)
@@ -100,7 +125,7 @@ where
 ///
 /// The first time a poll returns `Pending`, the task joins the live set of
 /// its host loop, if its dispatcher is a loop's Main (see [`live`](super::live));
-/// the membership ends with this future.
+/// the membership ends with the user's future.
 ///
 /// A struct rather than an `async fn`: an `async fn` keeps its argument and
 /// the pinned local it is moved into as two fields, which stored the user's
@@ -109,20 +134,70 @@ fn guarded<F: Future>(header: &TaskHeader, dispatcher_id: usize, future: F) -> G
     Guarded {
         header,
         dispatcher_id,
-        membership: None,
-        suspended_before: false,
-        future: Some(future),
+        membership: Membership::new(),
+        future: ManuallyDrop::new(future),
     }
 }
 
-/// The future of [`guarded`].
+/// The future of [`guarded`]: the header reference, the dispatcher id, 4
+/// bytes of live-set membership, and the user's future.
 struct Guarded<'a, F> {
     header: &'a TaskHeader,
+    /// [`Dispatcher::id`] of the task's dispatcher (which the schedule
+    /// function owns, out of this future's reach).
     dispatcher_id: usize,
-    membership: Option<Membership>,
-    suspended_before: bool,
-    /// Structurally pinned: never moved while `Guarded` is pinned.
-    future: Option<F>,
+    /// Ends exactly when `future` is dropped, which it records: an
+    /// `Option<F>` would cost a word more for most futures (a compiler
+    /// generated future leaves no niche for its `None`).
+    membership: Membership,
+    /// Structurally pinned, never moved, and dropped in place exactly once:
+    /// by the poll that completes the task, or else by `Guarded`'s drop.
+    future: ManuallyDrop<F>,
+}
+
+impl<F> Guarded<'_, F> {
+    /// Drops the user's future in place, catching a panic of its destructor,
+    /// and ends the membership. Called at most once: the caller returns
+    /// `Ready`, so async-task polls the task no more, and `poll` checks it
+    /// too.
+    #[allow(unsafe_code)]
+    fn drop_future(&mut self) -> Result<(), Payload> {
+        debug_assert!(!self.membership.has_ended());
+        self.membership.end(self.dispatcher_id);
+        // SAFETY: the future was not dropped before (the membership had not
+        // ended) and will not be again (it has now, and `poll` and `drop`
+        // check that); it is dropped in place, as its pinning requires.
+        catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.future)
+        }))
+    }
+
+    /// Drops the user's future, then returns `result`, or the panic of the
+    /// future's destructor instead.
+    fn finish<T>(&mut self, result: Result<T, Failure>) -> Result<T, Failure> {
+        match self.drop_future() {
+            Ok(()) => result,
+            Err(payload) => Err(self.header.on_panic(payload)),
+        }
+    }
+}
+
+impl<F> Drop for Guarded<'_, F> {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        // A completed task dropped the user's future in its last poll.
+        if self.membership.has_ended() {
+            return;
+        }
+        // Otherwise async-task is dropping an unfinished task (its `Task`
+        // was dropped), and aborts if the user's destructor panics here (see
+        // the `panic` module docs), as it did with the future in an `Option`.
+        self.membership.end(self.dispatcher_id);
+        // SAFETY: the future was not dropped before (the membership had not
+        // ended); it is dropped in place, as its pinning requires, and
+        // `Guarded` is not used again.
+        unsafe { ManuallyDrop::drop(&mut self.future) }
+    }
 }
 
 impl<F: Future> Future for Guarded<'_, F> {
@@ -131,71 +206,51 @@ impl<F: Future> Future for Guarded<'_, F> {
     #[allow(unsafe_code)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `future` is pinned structurally and the other fields are
-        // not: `Guarded` has no `Drop` impl, never moves `future` out (it is
-        // dropped in place with `Pin::set`), and is `Unpin` only when `F` is
-        // (the auto impl).
+        // not: `Guarded` never moves `future` (it drops it in place, here or
+        // in its `Drop` impl), and it is `Unpin` only when `F` is (the auto
+        // impl).
         let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above; `this.future` is not moved.
-        let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
+        assert!(
+            !this.membership.has_ended(),
+            "a finished task is not polled again"
+        );
         let header = this.header;
-        if header.is_cancelled()
-            || this
-                .membership
-                .as_ref()
-                .is_some_and(Membership::is_cancelled)
-        {
-            return Poll::Ready(finish(header, future, Err(Failure::Cancelled)));
+        if header.is_cancelled() || this.membership.is_cancelled(this.dispatcher_id) {
+            return Poll::Ready(this.finish(Err(Failure::Cancelled)));
         }
         let _current = context::enter(this.dispatcher_id);
-        let polled = catch_unwind(AssertUnwindSafe(|| match future.as_mut().as_pin_mut() {
-            Some(future) => future.poll(cx),
-            None => unreachable!("a finished task is not polled again"),
-        }));
-        match polled {
-            Ok(Poll::Ready(value)) => Poll::Ready(finish(header, future, Ok(value))),
+        // SAFETY: as above, `this.future` is not moved; it has not been
+        // dropped (checked above).
+        let future = unsafe { Pin::new_unchecked(&mut *this.future) };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(this.finish(Ok(value))),
             Ok(Poll::Pending) => {
-                if !this.suspended_before {
-                    this.suspended_before = true;
-                    match Membership::join(this.dispatcher_id, cx.waker()) {
-                        Joined::Member(member) => this.membership = Some(member),
-                        Joined::Untracked => {}
-                        // Its loop shut down in this very poll: nothing
-                        // will wake it.
-                        Joined::Closed => {
-                            return Poll::Ready(finish(header, future, Err(Failure::Cancelled)));
-                        }
-                    }
+                if this.membership.on_pending(this.dispatcher_id, cx.waker()) {
+                    Poll::Pending
+                } else {
+                    // Its loop shut down in this very poll: nothing will
+                    // wake it.
+                    Poll::Ready(this.finish(Err(Failure::Cancelled)))
                 }
-                Poll::Pending
             }
             Err(payload) => {
                 // A second panic, dropping a future that panicked, is dropped.
-                let _ = drop_future(future);
+                let _ = this.drop_future();
                 Poll::Ready(Err(header.on_panic(payload)))
             }
         }
     }
 }
 
-/// Drops the user's future, then returns `result`, or the panic of the
-/// future's destructor instead.
-fn finish<T, F>(
-    header: &TaskHeader,
-    future: Pin<&mut Option<F>>,
-    result: Result<T, Failure>,
-) -> Result<T, Failure> {
-    match drop_future(future) {
-        Ok(()) => result,
-        Err(payload) => Err(header.on_panic(payload)),
-    }
-}
-
-/// Drops the user's future in place, catching a panic of its destructor.
-fn drop_future<F>(mut future: Pin<&mut Option<F>>) -> Result<(), Payload> {
-    catch_unwind(AssertUnwindSafe(|| future.set(None)))
-}
-
 /// The schedule function of a task on `dispatcher`: used for every wake-up.
+///
+/// It owns the task's `Dispatcher`, so it has a size, and async-task keeps
+/// the task allocated (with its own reference, or the caller's waker) while
+/// it runs: the dispatcher outlives the `dispatch` that may let the task
+/// finish and be freed on another thread. A zero-sized schedule function
+/// reading the dispatcher from the header would have to take that
+/// reference itself, two atomic operations more on every wake-up by
+/// reference.
 fn schedule_fn(
     dispatcher: &Dispatcher,
 ) -> impl async_task::Schedule<TaskHeader> + Send + Sync + 'static {
@@ -228,5 +283,239 @@ fn schedule(dispatcher: &Dispatcher, runnable: Runnable, yielded: bool) {
         crate::unconfined::run_in_place(runnable);
     } else {
         inner.dispatch(runnable);
+    }
+}
+
+/// The low bits of a [`HeaderWord`] that hold the header's flags.
+const FLAGS: usize = 0b0111;
+/// Set when the rest of the word is the address of an [`Extra`]; clear when
+/// it is a home thread's number (0: none).
+const BOXED: usize = 0b1000;
+/// The bits below the address or the number.
+const LOW_BITS: usize = FLAGS | BOXED;
+/// How far the home thread's number is shifted.
+const HOME_SHIFT: u32 = LOW_BITS.count_ones();
+
+/// What a task rarely has, boxed: a name, and then its home thread with it.
+/// Aligned so that its address leaves [`LOW_BITS`] free.
+#[repr(align(16))]
+struct Extra {
+    name: Option<Arc<str>>,
+    home: Option<Home>,
+}
+
+/// One atomic word of a [`TaskHeader`]: its flags (3 bits, which only the
+/// header interprets, all clear at first) and either the home thread's
+/// number inline, or, for a named task (or a thread number too large for
+/// the word), the address of a boxed [`Extra`].
+///
+/// An integer rather than a pointer, so that a flag is set with one
+/// `fetch_or`; the box's provenance is exposed when it is made and taken
+/// back when it is read. Only the flags ever change: the rest is written
+/// once, by [`new`](Self::new), before the task exists for anyone else, and
+/// an [`Extra`] is freed only by the word's drop. That is the whole safety
+/// argument of its two `unsafe` blocks.
+pub(super) struct HeaderWord {
+    word: AtomicUsize,
+    /// The word owns its [`Extra`]: `Send`/`Sync` as a `Box<Extra>` is.
+    _owns: PhantomData<Box<Extra>>,
+}
+
+impl HeaderWord {
+    pub(super) fn new(name: Option<Arc<str>>, home: Option<Home>) -> Self {
+        let inline = match (&name, home) {
+            (Some(_), _) => None,
+            (None, None) => Some(0),
+            (None, Some(home)) => usize::try_from(home.get().get())
+                .ok()
+                .filter(|number| number.leading_zeros() >= HOME_SHIFT),
+        };
+        let word = match inline {
+            Some(number) => number << HOME_SHIFT,
+            None => Box::into_raw(Box::new(Extra { name, home })).expose_provenance() | BOXED,
+        };
+        HeaderWord {
+            word: AtomicUsize::new(word),
+            _owns: PhantomData,
+        }
+    }
+
+    /// The boxed part, if there is one. The address and number bits never
+    /// change, so any load sees them as [`new`](Self::new) wrote them.
+    #[allow(unsafe_code)]
+    #[inline]
+    fn extra(&self) -> Option<&Extra> {
+        let word = self.word.load(Ordering::Relaxed);
+        if word & BOXED == 0 {
+            return None;
+        }
+        let extra = ptr::with_exposed_provenance::<Extra>(word & !LOW_BITS);
+        // SAFETY: with `BOXED` set, the word is the exposed address of a
+        // `Box<Extra>` plus low bits (the type's docs), freed only by `drop`,
+        // which `&self` rules out for as long as the returned reference lives.
+        Some(unsafe { &*extra })
+    }
+
+    #[inline]
+    pub(super) fn name(&self) -> Option<&Arc<str>> {
+        self.extra()?.name.as_ref()
+    }
+
+    #[inline]
+    pub(super) fn home(&self) -> Option<Home> {
+        let word = self.word.load(Ordering::Relaxed);
+        if word & BOXED != 0 {
+            return self.extra()?.home;
+        }
+        let number = u64::try_from(word >> HOME_SHIFT).ok()?;
+        std::num::NonZeroU64::new(number).map(Home::from_number)
+    }
+
+    /// The flags, loaded with `order`.
+    #[inline]
+    pub(super) fn flags(&self, order: Ordering) -> u8 {
+        (self.word.load(order) & FLAGS) as u8
+    }
+
+    /// Sets the flags in `flags` with one `fetch_or` of ordering `order`;
+    /// returns the flags from before.
+    #[inline]
+    pub(super) fn set_flags(&self, flags: u8, order: Ordering) -> u8 {
+        debug_assert_eq!(usize::from(flags) & !FLAGS, 0, "flags fit their bits");
+        (self.word.fetch_or(usize::from(flags) & FLAGS, order) & FLAGS) as u8
+    }
+}
+
+impl Drop for HeaderWord {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        let word = *self.word.get_mut();
+        if word & BOXED != 0 {
+            let extra = ptr::with_exposed_provenance_mut::<Extra>(word & !LOW_BITS);
+            // SAFETY: with `BOXED` set, the word is the exposed address of a
+            // `Box<Extra>` plus low bits (the type's docs); this is its only
+            // drop.
+            drop(unsafe { Box::from_raw(extra) });
+        }
+    }
+}
+
+impl fmt::Debug for HeaderWord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeaderWord")
+            .field("flags", &self.flags(Ordering::Relaxed))
+            .field("name", &self.name())
+            .field("home", &self.home())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::alloc::Layout;
+    use std::cell::UnsafeCell;
+    use std::mem::size_of;
+    use std::num::NonZeroU64;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Waker;
+
+    use super::*;
+
+    /// async-task's own task header (`Header<M>` of async-task 4.7 with its
+    /// `std` feature), with the task's metadata in it.
+    #[allow(dead_code)]
+    struct AsyncTaskHeader<M> {
+        state: AtomicUsize,
+        awaiter: UnsafeCell<Option<Waker>>,
+        vtable: &'static (),
+        metadata: M,
+        propagate_panic: bool,
+    }
+
+    fn layout_of<T>(_: &T) -> Layout {
+        Layout::new::<T>()
+    }
+
+    /// The allocation async-task makes for a task of `future`, by its rule:
+    /// the header, then the schedule function, then a union of the future
+    /// and the output.
+    fn task_layout<F: Future>(_future: &F) -> Layout {
+        let future = Layout::new::<Guarded<'static, F>>();
+        let output = Layout::new::<Result<Result<F::Output, Failure>, Payload>>();
+        let union = Layout::from_size_align(
+            future.size().max(output.size()),
+            future.align().max(output.align()),
+        )
+        .unwrap();
+        let dispatcher = crate::Dispatchers::unconfined();
+        let (layout, _) = Layout::new::<AsyncTaskHeader<TaskHeader>>()
+            .extend(layout_of(&schedule_fn(&dispatcher)))
+            .unwrap();
+        layout.extend(union).unwrap().0
+    }
+
+    fn guarded_size<F: Future>(_future: &F) -> usize {
+        size_of::<Guarded<'static, F>>()
+    }
+
+    #[test]
+    fn a_pending_task_costs_88_bytes() {
+        assert_eq!(size_of::<HeaderWord>(), 8);
+        assert_eq!(size_of::<TaskHeader>(), 8, "one word");
+        assert_eq!(size_of::<AsyncTaskHeader<TaskHeader>>(), 48);
+        let dispatcher = crate::Dispatchers::unconfined();
+        assert_eq!(layout_of(&schedule_fn(&dispatcher)).size(), 16);
+        let empty = async {};
+        assert_eq!(
+            guarded_size(&empty),
+            24,
+            "header ref, id, membership, future"
+        );
+        assert_eq!(size_of::<Result<Result<(), Failure>, Payload>>(), 24);
+        assert_eq!(task_layout(&empty).size(), 88);
+        // A larger future costs its own size and 88 bytes more.
+        let big = async {
+            let buffer = [0u64; 16];
+            std::future::ready(()).await;
+            std::hint::black_box(buffer);
+        };
+        let extra = task_layout(&big).size() - size_of_val(&big);
+        assert_eq!(extra, 88, "bytes on top of the future");
+    }
+
+    #[test]
+    fn the_header_word_keeps_its_parts_while_the_flags_change() {
+        let name: Arc<str> = Arc::from("worker");
+        let home = Home::current();
+        let huge = Home::from_number(NonZeroU64::MAX);
+        let words = [
+            (None, None),
+            (None, Some(home)),
+            (Some(name.clone()), None),
+            (Some(name.clone()), Some(home)),
+            (None, Some(huge)),
+        ];
+        for (name, home) in words {
+            let word = HeaderWord::new(name.clone(), home);
+            let check = |flags: u8| {
+                assert_eq!(word.flags(Ordering::Relaxed), flags);
+                assert_eq!(word.name(), name.as_ref());
+                assert_eq!(word.home(), home);
+            };
+            check(0);
+            assert_eq!(word.set_flags(0b101, Ordering::AcqRel), 0);
+            check(0b101);
+            assert_eq!(word.set_flags(0b011, Ordering::AcqRel), 0b101);
+            check(0b111);
+        }
+        assert_eq!(Arc::strong_count(&name), 1, "the boxed names were dropped");
+    }
+
+    #[test]
+    fn threads_have_distinct_homes() {
+        let here = Home::current();
+        assert_eq!(here, Home::current());
+        let there = std::thread::spawn(Home::current).join().unwrap();
+        assert_ne!(here, there);
     }
 }
