@@ -1,7 +1,7 @@
 //! The host engine: wake coalescing, budgets, panic isolation, shutdown.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dispatchers::{Budget, HostEngine, block_on, delay};
@@ -222,4 +222,45 @@ fn dropping_a_task_cancels_it() {
         "a cancelled task is never polled"
     );
     assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn main_stays_fifo_across_the_loop_threads_and_other_threads_dispatches() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let record = |name: &'static str| {
+        let order = order.clone();
+        async move { order.lock().unwrap().push(name) }
+    };
+    let from_another_thread = |name: &'static str| {
+        let (main, task) = (main.clone(), record(name));
+        std::thread::spawn(move || main.spawn(task).detach())
+            .join()
+            .unwrap();
+    };
+    // The loop thread's first dispatches go to its local queue, the later
+    // ones behind the other threads' (the shared queue is no longer empty).
+    main.spawn(record("loop 1")).detach();
+    main.spawn(record("loop 2")).detach();
+    from_another_thread("other 1");
+    main.spawn(record("loop 3")).detach();
+    from_another_thread("other 2");
+    // A task that dispatches while it runs: behind everything queued.
+    let inner = record("spawned by loop 4");
+    let spawner = main.clone();
+    main.spawn(async move { spawner.spawn(inner).detach() })
+        .detach();
+    assert_eq!(engine.run_pending(Budget::unlimited()).ran, 7);
+    assert_eq!(
+        *order.lock().unwrap(),
+        [
+            "loop 1",
+            "loop 2",
+            "other 1",
+            "loop 3",
+            "other 2",
+            "spawned by loop 4"
+        ]
+    );
 }

@@ -1,12 +1,15 @@
 //! `delay`, `delay_until` and `timeout`: host timers on the loop thread, the
 //! fallback timer thread elsewhere, cancellation on drop.
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Waker};
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::mpsc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use dispatchers::{Budget, HostEngine, LoopHost, block_on, delay, delay_until, timeout};
+use dispatchers::{
+    Budget, Delay, HostEngine, LoopHost, MainDispatcher, block_on, delay, delay_until, timeout,
+};
 
 #[test]
 fn a_delay_on_the_loop_uses_the_hosts_timers_and_resumes_in_the_same_call() {
@@ -231,4 +234,115 @@ fn immediate_tasks_woken_by_timers_respect_the_budget() {
     assert!(report.more_pending);
     host.run_pending(Budget::unlimited());
     assert_eq!(resumed.load(std::sync::atomic::Ordering::SeqCst), 20);
+}
+
+/// Spawns a task on `main` that polls a `delay(duration)` once, registering
+/// it on the loop's timers, and hands the pending `Delay` out.
+fn registered_delay(main: &MainDispatcher, duration: Duration) -> mpsc::Receiver<Pin<Box<Delay>>> {
+    let (sender, receiver) = mpsc::channel();
+    main.spawn(async move {
+        let mut sleeper = Box::pin(delay(duration));
+        poll_fn(|cx| {
+            assert!(sleeper.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        sender.send(sleeper).unwrap();
+    })
+    .detach();
+    receiver
+}
+
+#[test]
+fn a_delay_dropped_on_another_thread_is_forgotten_by_its_loop() {
+    let engine = HostEngine::new("time-test", || {});
+    let handed_out = registered_delay(&engine.dispatcher(), Duration::from_secs(3600));
+    engine.run_pending(Budget::unlimited());
+    let sleeper = handed_out.recv().unwrap();
+    assert_eq!(engine.pending_timers(), 1);
+    std::thread::spawn(move || drop(sleeper)).join().unwrap();
+    assert_eq!(engine.next_deadline(), None, "the loop applied the cancel");
+    assert_eq!(engine.pending_timers(), 0);
+}
+
+#[test]
+fn a_delay_polled_off_its_loop_thread_moves_there_with_its_deadline() {
+    let engine = HostEngine::new("time-test", || {});
+    let before = Instant::now();
+    let handed_out = registered_delay(&engine.dispatcher(), Duration::from_millis(40));
+    engine.run_pending(Budget::unlimited());
+    let sleeper = handed_out.recv().unwrap();
+    // Awaited on another thread, without the loop ever running again: the
+    // fallback timers take over the same deadline, never an earlier one.
+    let done = std::thread::spawn(move || {
+        block_on(sleeper);
+        Instant::now()
+    })
+    .join()
+    .unwrap();
+    assert!(done >= before + Duration::from_millis(40), "not early");
+    assert_eq!(
+        engine.next_deadline(),
+        None,
+        "the loop's timer was cancelled"
+    );
+}
+
+#[test]
+fn a_deadline_that_passed_since_the_loop_last_fired_completes_on_its_next_run() {
+    let host = LoopHost::new("time-test");
+    let main = host.dispatcher();
+    host.run_pending(Budget::unlimited());
+    // Later than the loop's last firing, so compared without a clock read it
+    // may register; then the loop must not sleep past it.
+    let task = main.spawn(async { delay_until(Instant::now()).await });
+    host.run_pending(Budget::unlimited());
+    if !task.is_finished() {
+        assert_eq!(host.engine().next_timeout(), Some(Duration::ZERO));
+        let report = host.run_pending(Budget::unlimited());
+        assert_eq!(report.timers_fired, 1);
+    }
+    assert!(task.is_finished());
+    block_on(task).unwrap();
+}
+
+#[test]
+fn a_stream_of_tasks_does_not_hold_back_a_due_timer() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Each link runs 50 µs and queues the next: the queue is never empty.
+    fn chain(main: MainDispatcher, left: usize, done: Arc<AtomicUsize>) {
+        let next = main.clone();
+        main.spawn(async move {
+            std::thread::sleep(Duration::from_micros(50));
+            done.fetch_add(1, Ordering::SeqCst);
+            if left > 1 {
+                chain(next, left - 1, done);
+            }
+        })
+        .detach();
+    }
+
+    let engine = HostEngine::new("time-test", || {});
+    let main = engine.dispatcher();
+    let links_done = Arc::new(AtomicUsize::new(0));
+    let progress = links_done.clone();
+    let sleeper = main.spawn(async move {
+        delay(Duration::from_millis(5)).await;
+        progress.load(Ordering::SeqCst)
+    });
+    engine.run_pending(Budget::unlimited());
+    chain(main, 1000, links_done.clone());
+    // One call: at least 50 ms of links, while the 5 ms delay comes due.
+    engine.run_pending(Budget::unlimited());
+    assert_eq!(links_done.load(Ordering::SeqCst), 1000);
+    if !sleeper.is_finished() {
+        engine.run_pending(Budget::unlimited());
+    }
+    let links_before_the_timer = block_on(sleeper).unwrap();
+    assert!(
+        links_before_the_timer < 1000,
+        "the timer waited for the whole stream"
+    );
 }

@@ -9,7 +9,10 @@
 //! read-modify-write on the [wake gate](super::wake_gate), which calls the
 //! host's wake-up only for the first push since the loop last emptied the
 //! queue. Pushes made by the loop thread while it drains (a timer waking a
-//! task, a task spawning another) never call the wake-up at all.
+//! task, a task spawning another) never call the wake-up at all. And while
+//! the shared queue is empty, any push made on the loop's thread goes to the
+//! loop's own queue instead, with no atomic operation (see `local_queue.rs`,
+//! which also shows why Main stays FIFO).
 //!
 //! # Shutdown
 //!
@@ -35,8 +38,8 @@ use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -44,6 +47,7 @@ use std::time::{Duration, Instant};
 use concurrent_queue::ConcurrentQueue;
 
 use super::budget::{Budget, RunReport};
+use super::local_queue::LocalQueue;
 use super::wake_gate::{PushOutcome, WakeGate};
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::error::{ParallelismError, RegisterError};
@@ -51,7 +55,8 @@ use crate::main_dispatcher::MainDispatcher;
 use crate::registry::{HostFactory, register_main_factory};
 use crate::task::{LiveTasks, Runnable};
 use crate::thread_id::current_thread_id;
-use crate::time::heap::{TimerHeap, TimerKey};
+use crate::time::heap::TimerKey;
+use crate::time::loop_timers::LoopTimers;
 use crate::time::service::{self, TimerService};
 
 thread_local! {
@@ -84,10 +89,14 @@ pub(crate) struct EngineShared {
     name: String,
     owner: ThreadId,
     queue: ConcurrentQueue<Runnable>,
+    /// What the loop thread dispatches while `queue` is empty (see
+    /// `local_queue.rs`); taken before `queue`.
+    local: LocalQueue,
     gate: WakeGate,
     wake_host: Box<dyn Fn() + Send + Sync>,
     host_wakes: AtomicU64,
-    timers: Mutex<TimerHeap>,
+    /// The loop's timers, kept in a thread-local of the loop's thread.
+    timers: LoopTimers,
     /// Set by the shutdown once it has drained the queue: from then on, a
     /// producer that finds the gate closed rejects what it pushed itself
     /// (before, it leaves it to the loop; see the module docs).
@@ -108,10 +117,11 @@ impl HostEngine {
             name: name.into(),
             owner: current_thread_id(),
             queue: ConcurrentQueue::unbounded(),
+            local: LocalQueue::open(),
             gate: WakeGate::new(),
             wake_host: Box::new(wake_host),
             host_wakes: AtomicU64::new(0),
-            timers: Mutex::new(TimerHeap::default()),
+            timers: LoopTimers::open(),
             drained: AtomicBool::new(false),
             immediate_id: std::sync::atomic::AtomicUsize::new(0),
         });
@@ -151,7 +161,9 @@ impl HostEngine {
     }
 
     /// Fires due timers and runs queued tasks until the queue is empty or
-    /// `budget` runs out; what is left re-arms the host's wake-up.
+    /// `budget` runs out; what is left re-arms the host's wake-up. Every
+    /// 64 tasks it fires the timers that came due
+    /// meanwhile, so that a steady stream of dispatches cannot hold them back.
     ///
     /// A task whose timer fires here resumes within this same call. A
     /// panicking task never unwinds out of this call (its panic goes to its
@@ -160,11 +172,12 @@ impl HostEngine {
         let shared = &*self.shared;
         let _draining = Draining::enter(shared.addr());
         let start = Instant::now();
-        let timers_fired = shared.fire_due_timers(start);
+        let mut timers_fired = shared.fire_due_timers(start);
         let max_tasks = budget.task_limit();
         let stop_at = budget.time_limit().map(|d| start + d);
         let mut ran = 0;
         let more_pending = loop {
+            // Popped from the shared queue, for the wake gate.
             let mut taken = 0;
             let mut exhausted = false;
             loop {
@@ -172,18 +185,30 @@ impl HostEngine {
                     exhausted = true;
                     break;
                 }
-                let Ok(runnable) = shared.queue.pop() else {
-                    break;
+                let runnable = match shared.local.pop() {
+                    Some(runnable) => runnable,
+                    None => match shared.queue.pop() {
+                        Ok(runnable) => {
+                            taken += 1;
+                            runnable
+                        }
+                        Err(_) => break,
+                    },
                 };
-                taken += 1;
                 ran += 1;
                 run_isolated(runnable);
+                if ran % TIMER_CHECK_INTERVAL == 0 && shared.timers.len() > 0 {
+                    timers_fired += shared.fire_due_timers(Instant::now());
+                }
             }
-            if shared.gate.on_drained(taken) <= 0 {
-                break false;
-            }
+            let announced_left = shared.gate.on_drained(taken) > 0;
             if exhausted {
-                break true;
+                break announced_left || shared.local.len() > 0;
+            }
+            // Both queues were empty: only announced pushes not visible yet
+            // can be left.
+            if !announced_left {
+                break false;
             }
         };
         if more_pending {
@@ -199,7 +224,7 @@ impl HostEngine {
     /// The earliest deadline of a pending `delay` on this loop: the host may
     /// sleep until then (or until woken).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.shared.lock_timers().next_deadline()
+        self.shared.timers.next_deadline()
     }
 
     /// How long the host may sleep: zero when tasks are queued, the time to
@@ -215,7 +240,8 @@ impl HostEngine {
     /// Whether tasks are queued (never, once shut down).
     pub fn has_pending(&self) -> bool {
         let shared = &*self.shared;
-        !shared.gate.is_closed() && (shared.gate.pending() > 0 || !shared.queue.is_empty())
+        !shared.gate.is_closed()
+            && (shared.gate.pending() > 0 || !shared.queue.is_empty() || shared.local.len() > 0)
     }
 
     /// How many of this loop's tasks (spawned on its Main or Main.immediate)
@@ -228,7 +254,7 @@ impl HostEngine {
 
     /// How many `delay`s are waiting on this loop's timers.
     pub fn pending_timers(&self) -> usize {
-        self.shared.lock_timers().len()
+        self.shared.timers.len()
     }
 
     /// How many times the engine called the host's wake-up (dispatches are
@@ -284,8 +310,12 @@ impl HostEngine {
         if !shared.gate.close() {
             return;
         }
+        // From here on the loop thread's dispatches take the shared path.
+        for runnable in shared.local.close() {
+            runnable.cancel_in_place();
+        }
         let mut wakers = self.live.close();
-        shared.lock_timers().fire_all(&mut wakers);
+        shared.timers.close(&mut wakers);
         // Each wake runs the task's schedule function: the closed engine
         // leaves the runnable in the queue for `cancel_queued`; a
         // Main.immediate task woken here may run in place instead, and then
@@ -329,6 +359,11 @@ fn run_isolated(runnable: Runnable) {
     }
 }
 
+/// How many tasks [`HostEngine::run_pending`] runs between two checks for
+/// timers that came due while it runs (tokio's scheduler polls its timers
+/// every 61 tasks).
+const TIMER_CHECK_INTERVAL: usize = 64;
+
 /// How many times the shutdown drains what producers announced after the
 /// gate closed before it hands rejection over to them: enough for a burst in
 /// flight, and bounded under a dispatch storm that never stops.
@@ -362,16 +397,12 @@ impl EngineShared {
         (self.wake_host)();
     }
 
-    fn lock_timers(&self) -> MutexGuard<'_, TimerHeap> {
-        self.timers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Wakes the tasks of due timers. Meanwhile `Main.immediate` queues
     /// instead of running in place ([`is_firing_timers`]): the woken tasks
     /// take their turn in the queue, under `run_pending`'s budget.
     fn fire_due_timers(&self, now: Instant) -> usize {
         let mut wakers = Vec::new();
-        let fired = self.lock_timers().fire_due(now, &mut wakers);
+        let fired = self.timers.fire_due(now, &mut wakers);
         if !wakers.is_empty() {
             let previous = FIRING_TIMERS.replace(true);
             for waker in wakers {
@@ -440,6 +471,22 @@ impl EngineShared {
 
 impl Dispatch for EngineShared {
     fn dispatch(&self, runnable: Runnable) {
+        let runnable = if self.owner == current_thread_id() && self.queue.is_empty() {
+            match self.local.push(runnable) {
+                Ok(was_empty) => {
+                    // Outside `run_pending`, the host must come round (once
+                    // for a batch, like the gate's wake-up).
+                    if was_empty && DRAINING.get() != self.addr() {
+                        self.wake_host();
+                    }
+                    return;
+                }
+                // Shut down: the shared path rejects it.
+                Err(runnable) => runnable,
+            }
+        } else {
+            runnable
+        };
         if let Err(err) = self.queue.push(runnable) {
             drop(err.into_inner());
             return;
@@ -480,16 +527,20 @@ impl TimerService for EngineShared {
         Instant::now()
     }
 
-    fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey {
-        self.lock_timers().insert(deadline, waker.clone())
+    fn recent_now(&self) -> Instant {
+        self.timers.recent_now().unwrap_or_else(Instant::now)
     }
 
-    fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()> {
-        self.lock_timers().poll(key, waker)
+    fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
+        self.timers.insert(deadline, waker)
+    }
+
+    fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
+        self.timers.poll(key, waker)
     }
 
     fn cancel(&self, key: TimerKey) {
-        self.lock_timers().cancel(key);
+        self.timers.cancel(key);
     }
 
     fn is_open(&self) -> bool {

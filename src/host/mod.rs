@@ -3,6 +3,7 @@
 
 mod budget;
 mod engine;
+mod local_queue;
 #[cfg(all(test, loom))]
 mod loom_wake_while_running;
 mod loop_host;

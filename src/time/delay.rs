@@ -59,33 +59,57 @@ impl Future for Delay {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if let Some((timers, key)) = &self.registration {
             if timers.is_open() {
-                let ready = timers.poll(*key, cx.waker());
-                if ready.is_ready() {
-                    self.registration = None;
+                if let Some(ready) = timers.poll(*key, cx.waker()) {
+                    if ready.is_ready() {
+                        self.registration = None;
+                    }
+                    return ready;
                 }
-                return ready;
             }
-            // Its host shut down: the timer will never fire there. Keep the
-            // same deadline on this thread's timers now (never complete early).
+            // Its host shut down, or it is polled away from its loop's
+            // thread: keep the same deadline on this thread's timers (never
+            // complete early).
             let (timers, key) = self.registration.take().expect("checked above");
             timers.cancel(key);
         }
         let timers = service::current();
-        let now = timers.now();
         let deadline = match self.target {
-            Target::After(duration) => now
-                .checked_add(duration)
-                .unwrap_or(now + Duration::from_secs(86400 * 365 * 30)),
+            Target::After(duration) => {
+                let now = timers.now();
+                let deadline = now
+                    .checked_add(duration)
+                    .unwrap_or(now + Duration::from_secs(86400 * 365 * 30));
+                self.target = Target::At(deadline);
+                if deadline <= now {
+                    return Poll::Ready(());
+                }
+                deadline
+            }
             Target::At(deadline) => deadline,
         };
-        self.target = Target::At(deadline);
-        if deadline <= now {
+        if deadline <= timers.recent_now() {
             return Poll::Ready(());
         }
-        let key = timers.insert(deadline, cx.waker());
-        self.registration = Some((timers, key));
+        self.registration = Some(register(timers, deadline, cx));
         Poll::Pending
     }
+}
+
+/// Registers `deadline` on `timers`, or on the fallback timers when those
+/// cannot take it from here.
+fn register(
+    timers: Arc<dyn TimerService>,
+    deadline: Instant,
+    cx: &Context<'_>,
+) -> (Arc<dyn TimerService>, TimerKey) {
+    if let Some(key) = timers.insert(deadline, cx.waker()) {
+        return (timers, key);
+    }
+    let fallback = service::fallback();
+    let key = fallback
+        .insert(deadline, cx.waker())
+        .expect("the fallback timers take timers from any thread");
+    (fallback, key)
 }
 
 impl Drop for Delay {

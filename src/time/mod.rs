@@ -1,7 +1,8 @@
 //! Time: [`delay`], [`delay_until`], [`timeout`], [`timeout_at`].
 //!
 //! A delay polled by a host loop's task (or inside its `run_pending`)
-//! registers in that host's timer heap:
+//! registers in that host's timer heap, which lives on the loop's thread (no
+//! lock; see `loop_timers.rs`):
 //! the loop sleeps until the earliest deadline
 //! ([`HostEngine::next_deadline`](crate::HostEngine::next_deadline)), fires it
 //! in [`run_pending`](crate::HostEngine::run_pending), and the task resumes in
@@ -11,6 +12,7 @@
 
 mod delay;
 pub(crate) mod heap;
+pub(crate) mod loop_timers;
 pub(crate) mod service;
 
 pub use delay::{Delay, Elapsed, delay, delay_until, timeout, timeout_at};

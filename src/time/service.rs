@@ -3,22 +3,33 @@
 //! fallback timer thread.
 
 use std::cell::RefCell;
-use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use super::heap::{TimerHeap, TimerKey};
 
-/// A clock with timers: implemented by host engines, the fallback thread and
+/// A clock with timers: implemented by host engines (see
+/// [`LoopTimers`](super::loop_timers::LoopTimers)), the fallback thread and
 /// the test dispatcher (virtual time).
 pub(crate) trait TimerService: Send + Sync + 'static {
     /// The service's current time.
     fn now(&self) -> Instant;
-    /// Registers a timer.
-    fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey;
-    /// `Ready` once the timer fired.
-    fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()>;
-    /// Forgets the timer.
+    /// A time at or before [`now`](Self::now) that costs no clock read where
+    /// the service keeps one (a loop: when it last fired its timers). A
+    /// deadline at or before it has passed; a later one is registered, and
+    /// fires at once if it turns out to have passed too.
+    fn recent_now(&self) -> Instant {
+        self.now()
+    }
+    /// Registers a timer; `None` when it cannot be registered from here (the
+    /// caller then uses the fallback timers).
+    fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey>;
+    /// `Ready` once the timer fired; `None` when the timer cannot be reached
+    /// from this thread (a loop's timers, polled off its thread): the caller
+    /// cancels it and registers the same deadline on this thread's timers.
+    fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>>;
+    /// Forgets the timer (from any thread).
     fn cancel(&self, key: TimerKey);
     /// Whether timers registered now will still fire (a host that shut down
     /// answers `false`).
@@ -44,7 +55,12 @@ pub(crate) fn current() -> Arc<dyn TimerService> {
         .ok()
         .flatten()
         .filter(|timers| timers.is_open() && timers.serves_current_poll())
-        .unwrap_or_else(|| FALLBACK.clone())
+        .unwrap_or_else(fallback)
+}
+
+/// The shared fallback timers (the `dispatchers-timer` thread).
+pub(crate) fn fallback() -> Arc<dyn TimerService> {
+    FALLBACK.clone()
 }
 
 /// Makes `service` this thread's timers; returns the previous binding.
@@ -102,7 +118,7 @@ impl FallbackTimers {
 impl FallbackShared {
     fn run(&self) {
         let mut wakers = Vec::new();
-        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut heap = self.lock();
         loop {
             heap.fire_due(Instant::now(), &mut wakers);
             if !wakers.is_empty() {
@@ -110,7 +126,7 @@ impl FallbackShared {
                 for waker in wakers.drain(..) {
                     waker.wake();
                 }
-                heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+                heap = self.lock();
                 continue;
             }
             heap = match heap.next_deadline() {
@@ -132,30 +148,32 @@ impl TimerService for FallbackTimers {
         Instant::now()
     }
 
-    fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey {
-        let mut heap = self.shared.heap.lock().unwrap_or_else(|e| e.into_inner());
+    fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
+        let mut heap = self.shared.lock();
         let earlier = heap.next_deadline().is_none_or(|next| deadline < next);
         let key = heap.insert(deadline, waker.clone());
         drop(heap);
         if earlier {
             self.shared.changed.notify_one();
         }
-        key
+        Some(key)
     }
 
-    fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()> {
-        self.shared
-            .heap
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .poll(key, waker)
+    fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
+        let (poll, replaced) = self.shared.lock().poll(key, waker);
+        // Dropping a task's last waker may schedule it: never under the lock.
+        drop(replaced);
+        Some(poll)
     }
 
     fn cancel(&self, key: TimerKey) {
-        self.shared
-            .heap
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .cancel(key);
+        let waker = self.shared.lock().cancel(key);
+        drop(waker);
+    }
+}
+
+impl FallbackShared {
+    fn lock(&self) -> MutexGuard<'_, TimerHeap> {
+        self.heap.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

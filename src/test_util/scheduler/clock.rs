@@ -43,7 +43,7 @@ impl TimerService for Scheduler {
         self.instant_at(now)
     }
 
-    fn insert(&self, deadline: Instant, waker: &Waker) -> TimerKey {
+    fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
         let time = deadline.saturating_duration_since(self.origin);
         let (background, owner) = Attribution::current();
         let mut state = self.lock();
@@ -60,13 +60,13 @@ impl TimerService for Scheduler {
                 },
             );
         }
-        TimerKey::from_seq(key.1)
+        Some(TimerKey::from_seq(key.1))
     }
 
-    fn poll(&self, key: TimerKey, waker: &Waker) -> Poll<()> {
+    fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
         let mut state = self.lock();
         let Some(&time) = state.timers.get(&key.seq()) else {
-            return Poll::Ready(());
+            return Some(Poll::Ready(()));
         };
         let replaced = match state.events.get_mut(&(time, key.seq())) {
             Some(Event::Timer { waker: current, .. }) if !current.will_wake(waker) => {
@@ -77,7 +77,7 @@ impl TimerService for Scheduler {
         drop(state);
         // Dropping a task's last waker may schedule it: never under the lock.
         drop(replaced);
-        Poll::Pending
+        Some(Poll::Pending)
     }
 
     fn cancel(&self, key: TimerKey) {

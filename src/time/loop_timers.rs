@@ -1,0 +1,185 @@
+//! [`LoopTimers`]: the timers of one host loop, owned by the loop's thread.
+//!
+//! Every `delay` of a loop's tasks is registered, polled and fired on the
+//! loop's thread, so the timer heap lives in a thread-local of that thread
+//! (one store per engine, usually one): registering takes no lock and no
+//! atomic operation beyond the waker's reference count, and needs no clock
+//! read for a `delay_until` (a deadline is compared with the time the loop
+//! last fired its timers, see [`TimerService::recent_now`]).
+//!
+//! The one access from elsewhere is a cancel: a `Delay` dropped on another
+//! thread queues its key in [`remote`](LoopTimers) and the loop applies it
+//! before it next reads its deadlines. A `Delay` *polled* on another thread
+//! gets `None` from [`poll`](LoopTimers::poll) and moves its deadline to that
+//! thread's timers.
+//!
+//! A store is opened by the engine on its loop thread and closed by its
+//! shutdown, which fires (hands back) every waiting timer.
+
+use std::cell::RefCell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use super::heap::{TimerHeap, TimerKey};
+
+thread_local! {
+    /// The timer stores of the loops of this thread.
+    static STORES: RefCell<Vec<Store>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Ids of stores, unique for the process's life.
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+struct Store {
+    id: usize,
+    heap: TimerHeap,
+    /// When the loop last fired its timers.
+    recent_now: Instant,
+}
+
+/// A loop's handle on its timer store (see the module docs). `Sync`: only
+/// [`cancel`](Self::cancel) does anything off the loop's thread.
+#[derive(Debug)]
+pub(crate) struct LoopTimers {
+    id: usize,
+    /// Keys of timers cancelled on other threads, for the loop to forget.
+    remote: Mutex<Vec<TimerKey>>,
+    /// Whether `remote` may hold keys (set and cleared under its lock).
+    has_remote: AtomicBool,
+    /// Set by [`close`](Self::close): cancels have nothing left to forget.
+    closed: AtomicBool,
+}
+
+impl LoopTimers {
+    /// Opens a store on the calling (the loop's) thread.
+    pub(crate) fn open() -> Self {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let _ = STORES.try_with(|stores| {
+            stores.borrow_mut().push(Store {
+                id,
+                heap: TimerHeap::default(),
+                recent_now: Instant::now(),
+            });
+        });
+        LoopTimers {
+            id,
+            remote: Mutex::new(Vec::new()),
+            has_remote: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Closes the store, on the loop's thread: the wakers of every waiting
+    /// timer go to `wakers`, and later calls find no store (inserts and polls
+    /// answer `None`, cancels are no-ops).
+    pub(crate) fn close(&self, wakers: &mut Vec<Waker>) {
+        self.closed.store(true, Ordering::Relaxed);
+        let store = STORES
+            .try_with(|stores| {
+                let mut stores = stores.borrow_mut();
+                let index = stores.iter().position(|s| s.id == self.id)?;
+                Some(stores.swap_remove(index))
+            })
+            .ok()
+            .flatten();
+        if let Some(mut store) = store {
+            store.heap.fire_all(wakers);
+        }
+    }
+
+    /// Registers a timer; `None` off the loop's thread or once closed.
+    pub(crate) fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
+        self.with_store(|store| store.heap.insert(deadline, waker.clone()))
+    }
+
+    /// Polls a timer; `None` off the loop's thread or once closed.
+    pub(crate) fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
+        let (poll, replaced) = self.with_store(|store| store.heap.poll(key, waker))?;
+        // Dropping a task's last waker may schedule it: not while borrowed.
+        drop(replaced);
+        Some(poll)
+    }
+
+    /// Forgets a timer: at once on the loop's thread, else when the loop
+    /// next reads its deadlines.
+    pub(crate) fn cancel(&self, key: TimerKey) {
+        match self.with_store(|store| store.heap.cancel(key)) {
+            Some(waker) => drop(waker),
+            None if self.closed.load(Ordering::Relaxed) => {}
+            None => {
+                let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+                remote.push(key);
+                self.has_remote.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// On the loop's thread: fires the timers due at `now` into `wakers`;
+    /// returns how many fired.
+    pub(crate) fn fire_due(&self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
+        let cancelled = self.take_remote();
+        let mut dropped = Vec::new();
+        let fired = self
+            .with_store(|store| {
+                forget(&mut store.heap, &cancelled, &mut dropped);
+                store.recent_now = now;
+                store.heap.fire_due(now, wakers)
+            })
+            .unwrap_or(0);
+        drop(dropped);
+        fired
+    }
+
+    /// On the loop's thread: the earliest deadline of a waiting timer.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let cancelled = self.take_remote();
+        let mut dropped = Vec::new();
+        let next = self.with_store(|store| {
+            forget(&mut store.heap, &cancelled, &mut dropped);
+            store.heap.next_deadline()
+        });
+        drop(dropped);
+        next.flatten()
+    }
+
+    /// On the loop's thread: how many timers wait.
+    pub(crate) fn len(&self) -> usize {
+        self.with_store(|store| store.heap.len()).unwrap_or(0)
+    }
+
+    /// On the loop's thread: when it last fired its timers (see
+    /// [`TimerService::recent_now`](super::service::TimerService::recent_now)).
+    pub(crate) fn recent_now(&self) -> Option<Instant> {
+        self.with_store(|store| store.recent_now)
+    }
+
+    fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {
+        STORES
+            .try_with(|stores| {
+                let mut stores = stores.borrow_mut();
+                let store = stores.iter_mut().find(|s| s.id == self.id)?;
+                Some(f(store))
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// The keys cancelled on other threads since the last call.
+    fn take_remote(&self) -> Vec<TimerKey> {
+        if !self.has_remote.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let mut remote = self.remote.lock().unwrap_or_else(|e| e.into_inner());
+        self.has_remote.store(false, Ordering::Relaxed);
+        std::mem::take(&mut *remote)
+    }
+}
+
+/// Cancels `keys` in `heap`, handing their wakers to `dropped`: dropping a
+/// task's last waker may schedule the task, which must not happen while the
+/// store is borrowed.
+fn forget(heap: &mut TimerHeap, keys: &[TimerKey], dropped: &mut Vec<Waker>) {
+    dropped.extend(keys.iter().filter_map(|&key| heap.cancel(key)));
+}
