@@ -34,37 +34,21 @@
 //! loom model `loom_tests::dispatch_racing_shutdown_leaves_local_tasks_to_the_loop`
 //! in `wake_gate.rs` checks the hand-over.
 
-use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Poll, Waker};
-use std::thread::ThreadId;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use concurrent_queue::ConcurrentQueue;
-
 use super::budget::{Budget, RunReport};
-use super::local_queue::LocalQueue;
-use super::wake_gate::{PushOutcome, WakeGate};
-use crate::dispatch::{Dispatch, Dispatcher};
-use crate::error::{ParallelismError, RegisterError};
+use super::engine_shared::{Draining, EngineShared};
+use crate::dispatch::Dispatcher;
+use crate::error::RegisterError;
 use crate::main_dispatcher::MainDispatcher;
 use crate::registry::{HostFactory, register_main_factory};
 use crate::task::{LiveTasks, Runnable};
-use crate::thread_id::current_thread_id;
-use crate::time::heap::TimerKey;
-use crate::time::loop_timers::LoopTimers;
 use crate::time::service::{self, TimerService};
-
-thread_local! {
-    /// The engine (by address) whose `run_pending` is running on this thread.
-    static DRAINING: Cell<usize> = const { Cell::new(0) };
-    /// Set while an engine on this thread wakes the tasks of due timers.
-    static FIRING_TIMERS: Cell<bool> = const { Cell::new(false) };
-}
 
 /// The engine shared by every host adapter (and usable directly from a
 /// hand-written loop; [`LoopHost`](crate::LoopHost) wraps it with a parker).
@@ -85,27 +69,6 @@ pub struct HostEngine {
     _loop_thread_only: PhantomData<*const ()>,
 }
 
-pub(crate) struct EngineShared {
-    name: String,
-    owner: ThreadId,
-    queue: ConcurrentQueue<Runnable>,
-    /// What the loop thread dispatches while `queue` is empty (see
-    /// `local_queue.rs`); taken before `queue`.
-    local: LocalQueue,
-    gate: WakeGate,
-    wake_host: Box<dyn Fn() + Send + Sync>,
-    host_wakes: AtomicU64,
-    /// The loop's timers, kept in a thread-local of the loop's thread.
-    timers: LoopTimers,
-    /// Set by the shutdown once it has drained the queue: from then on, a
-    /// producer that finds the gate closed rejects what it pushed itself
-    /// (before, it leaves it to the loop; see the module docs).
-    drained: AtomicBool,
-    /// The identity of this engine's `Main.immediate` dispatcher (its Main's
-    /// identity is this struct's address).
-    immediate_id: std::sync::atomic::AtomicUsize,
-}
-
 impl HostEngine {
     /// An engine for the calling thread's loop. `wake_host` must make the
     /// loop call [`run_pending`](Self::run_pending) soon; it is called from
@@ -113,18 +76,7 @@ impl HostEngine {
     ///
     /// `delay`s polled on this thread use the engine's timers from now on.
     pub fn new(name: impl Into<String>, wake_host: impl Fn() + Send + Sync + 'static) -> Self {
-        let shared = Arc::new(EngineShared {
-            name: name.into(),
-            owner: current_thread_id(),
-            queue: ConcurrentQueue::unbounded(),
-            local: LocalQueue::open(),
-            gate: WakeGate::new(),
-            wake_host: Box::new(wake_host),
-            host_wakes: AtomicU64::new(0),
-            timers: LoopTimers::open(),
-            drained: AtomicBool::new(false),
-            immediate_id: std::sync::atomic::AtomicUsize::new(0),
-        });
+        let shared = EngineShared::new(name.into(), Box::new(wake_host));
         let previous_timers = service::bind(Some(shared.clone()));
         let main = MainDispatcher::new(Dispatcher::from_arc(shared.clone()));
         shared
@@ -363,196 +315,3 @@ fn run_isolated(runnable: Runnable) {
 /// timers that came due while it runs (tokio's scheduler polls its timers
 /// every 61 tasks).
 const TIMER_CHECK_INTERVAL: usize = 64;
-
-/// How many times the shutdown drains what producers announced after the
-/// gate closed before it hands rejection over to them: enough for a burst in
-/// flight, and bounded under a dispatch storm that never stops.
-const SHUTDOWN_DRAIN_ROUNDS: usize = 4;
-
-struct Draining {
-    previous: usize,
-}
-
-impl Draining {
-    fn enter(engine: usize) -> Self {
-        Draining {
-            previous: DRAINING.replace(engine),
-        }
-    }
-}
-
-impl Drop for Draining {
-    fn drop(&mut self) {
-        DRAINING.set(self.previous);
-    }
-}
-
-impl EngineShared {
-    fn addr(&self) -> usize {
-        self as *const Self as usize
-    }
-
-    fn wake_host(&self) {
-        self.host_wakes.fetch_add(1, Ordering::Relaxed);
-        (self.wake_host)();
-    }
-
-    /// Wakes the tasks of due timers. Meanwhile `Main.immediate` queues
-    /// instead of running in place ([`is_firing_timers`]): the woken tasks
-    /// take their turn in the queue, under `run_pending`'s budget.
-    fn fire_due_timers(&self, now: Instant) -> usize {
-        let mut wakers = Vec::new();
-        let fired = self.timers.fire_due(now, &mut wakers);
-        if !wakers.is_empty() {
-            let previous = FIRING_TIMERS.replace(true);
-            for waker in wakers {
-                waker.wake();
-            }
-            FIRING_TIMERS.set(previous);
-        }
-        fired
-    }
-
-    /// Whether a `delay` being polled now belongs to this loop: polled inside
-    /// its `run_pending`, or by one of its Main / immediate tasks. Others
-    /// polled on this thread (a `block_on` before the loop starts, say) use
-    /// the fallback timers, which fire without the loop.
-    fn serves_current_poll(&self) -> bool {
-        if DRAINING.get() == self.addr() {
-            return true;
-        }
-        let current = crate::context::current_id();
-        current == self.addr() || current == self.immediate_id.load(Ordering::Relaxed)
-    }
-
-    /// The shutdown's drain, on the loop thread, after the gate closed:
-    /// cancels everything queued in place, then hands rejection over to the
-    /// producers (`drained`). Each round takes at most what was queued when it
-    /// began, so that producers that never stop cannot keep it going.
-    fn cancel_queued(&self) {
-        for _ in 0..SHUTDOWN_DRAIN_ROUNDS {
-            let taken = self.cancel_at_most(self.queue.len());
-            if self.gate.on_drained(taken) <= 0 {
-                break;
-            }
-        }
-        self.drained.store(true, Ordering::Release);
-        // A read-modify-write of the gate: it sees every push announced
-        // before the store above, whose producer may have left it to us.
-        let _ = self.gate.on_drained(0);
-        self.cancel_at_most(self.queue.len());
-    }
-
-    /// Pops and cancels up to `n` queued runnables; returns how many.
-    fn cancel_at_most(&self, n: usize) -> usize {
-        let mut taken = 0;
-        while taken < n {
-            let Ok(runnable) = self.queue.pop() else {
-                break;
-            };
-            taken += 1;
-            runnable.cancel_in_place();
-        }
-        taken
-    }
-
-    /// A producer's side of a closed gate: once the loop's shutdown has
-    /// drained the queue, cancels whatever is queued (its own push, at least);
-    /// before, leaves it to the shutdown.
-    fn reject_queued(&self) {
-        if !self.drained.load(Ordering::Acquire) {
-            return;
-        }
-        while let Ok(runnable) = self.queue.pop() {
-            drop(runnable);
-        }
-    }
-}
-
-impl Dispatch for EngineShared {
-    fn dispatch(&self, runnable: Runnable) {
-        let runnable = if self.owner == current_thread_id() && self.queue.is_empty() {
-            match self.local.push(runnable) {
-                Ok(was_empty) => {
-                    // Outside `run_pending`, the host must come round (once
-                    // for a batch, like the gate's wake-up).
-                    if was_empty && DRAINING.get() != self.addr() {
-                        self.wake_host();
-                    }
-                    return;
-                }
-                // Shut down: the shared path rejects it.
-                Err(runnable) => runnable,
-            }
-        } else {
-            runnable
-        };
-        if let Err(err) = self.queue.push(runnable) {
-            drop(err.into_inner());
-            return;
-        }
-        match self.gate.on_push() {
-            PushOutcome::Wake => {
-                if DRAINING.get() != self.addr() {
-                    self.wake_host();
-                }
-            }
-            PushOutcome::Coalesced => {}
-            PushOutcome::Closed => self.reject_queued(),
-        }
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn is_current_thread(&self) -> bool {
-        // A loop that shut down runs nothing, so `immediate` dispatches (and
-        // is rejected) rather than running a task in place.
-        self.owner == current_thread_id() && !self.gate.is_closed()
-    }
-
-    fn limited_parallelism(
-        &self,
-        this: &Dispatcher,
-        _n: std::num::NonZeroUsize,
-    ) -> Result<Dispatcher, ParallelismError> {
-        // The loop runs one task at a time already.
-        Ok(this.clone())
-    }
-}
-
-impl TimerService for EngineShared {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn recent_now(&self) -> Instant {
-        self.timers.recent_now().unwrap_or_else(Instant::now)
-    }
-
-    fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
-        self.timers.insert(deadline, waker)
-    }
-
-    fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
-        self.timers.poll(key, waker)
-    }
-
-    fn cancel(&self, key: TimerKey) {
-        self.timers.cancel(key);
-    }
-
-    fn is_open(&self) -> bool {
-        !self.gate.is_closed()
-    }
-
-    fn serves_current_poll(&self) -> bool {
-        EngineShared::serves_current_poll(self)
-    }
-}
-
-/// Whether an engine on this thread is waking the tasks of due timers.
-pub(crate) fn is_firing_timers() -> bool {
-    FIRING_TIMERS.get()
-}

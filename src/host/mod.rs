@@ -3,6 +3,7 @@
 
 mod budget;
 mod engine;
+mod engine_shared;
 mod local_queue;
 #[cfg(all(test, loom))]
 mod loom_wake_while_running;
@@ -11,5 +12,5 @@ pub(crate) mod wake_gate;
 
 pub use budget::{Budget, RunReport};
 pub use engine::HostEngine;
-pub(crate) use engine::is_firing_timers;
+pub(crate) use engine_shared::is_firing_timers;
 pub use loop_host::LoopHost;
