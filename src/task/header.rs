@@ -17,7 +17,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::spawn::HeaderWord;
+use super::header_word::HeaderWord;
 use crate::panic::{on_task_panic, report_detached_panic};
 
 /// A panic payload, as produced by `catch_unwind`.

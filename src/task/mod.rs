@@ -3,6 +3,7 @@
 
 mod builder;
 mod header;
+mod header_word;
 mod join;
 mod live;
 mod runnable;

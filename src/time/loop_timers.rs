@@ -5,7 +5,8 @@
 //! (one store per engine, usually one): registering takes no lock and no
 //! atomic operation beyond the waker's reference count, and needs no clock
 //! read for a `delay_until` (a deadline is compared with the time the loop
-//! last fired its timers, see [`TimerService::recent_now`]).
+//! last fired its timers, see
+//! [`TimerService::recent_now`](super::service::TimerService::recent_now)).
 //!
 //! The one access from elsewhere is a cancel: a `Delay` dropped on another
 //! thread queues its key in [`remote`](LoopTimers) and the loop applies it
