@@ -99,7 +99,7 @@ impl HostEngine {
 
     /// Registers this loop as a source of `Dispatchers::main()` with
     /// `load_priority` `priority` (see
-    /// [`register_main_factory`](crate::register_main_factory)).
+    /// [`register_main_factory`]).
     ///
     /// # Errors
     ///
@@ -256,7 +256,7 @@ impl HostEngine {
     /// finishes its poll and is cancelled when it next suspends. One case is
     /// left: a `!Send` task woken from another thread at the very moment of
     /// the shutdown may be popped by that thread, which can neither poll nor
-    /// drop it; it is leaked (see [`Runnable`](crate::Runnable)).
+    /// drop it; it is leaked (see [`Runnable`]).
     pub fn shutdown(&self) {
         let shared = &*self.shared;
         if !shared.gate.close() {

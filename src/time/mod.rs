@@ -1,4 +1,4 @@
-//! Time: [`delay`], [`delay_until`], [`timeout`], [`timeout_at`].
+//! Time: [`delay`](fn@delay), [`delay_until`], [`timeout`], [`timeout_at`].
 //!
 //! A delay polled by a host loop's task (or inside its `run_pending`)
 //! registers in that host's timer heap, which lives on the loop's thread (no
