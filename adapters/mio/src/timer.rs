@@ -4,7 +4,7 @@
 //! mio's poll timeouts have millisecond resolution (its epoll backend rounds
 //! them up), so a poll that sleeps until a deadline returns up to a
 //! millisecond late. On Linux and Android the host registers a timerfd
-//! (`CLOCK_MONOTONIC`, the clock of [`Instant`]) on its own token, next to its
+//! (`CLOCK_MONOTONIC`, the clock of [`Instant`](std::time::Instant)) on its own token, next to its
 //! `mio::Waker`, and arms it at the next deadline: the poll waits without a
 //! timeout and the timerfd ends it. mio keeps the token as the event's user
 //! data and nothing else, so two sources on one token are fine, and the

@@ -126,7 +126,7 @@ impl WinitFactory {
     }
 
     /// Registers the factory with
-    /// [`register_main_factory`](dispatchers::register_main_factory).
+    /// [`register_main_factory`].
     ///
     /// # Errors
     ///
