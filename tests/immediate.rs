@@ -1,44 +1,14 @@
 //! `Main.immediate` and `Unconfined`: in place vs dispatched, and the
 //! trampoline that keeps deep resume chains off the stack.
 
-use std::future::Future;
-use std::pin::Pin;
+#[path = "support/signal.rs"]
+mod signal;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
 use dispatchers::{Budget, Dispatchers, HostEngine, block_on, yield_now};
-
-/// A one-shot signal: `fire` wakes the future awaiting it.
-#[derive(Clone, Default)]
-struct Signal(Arc<Mutex<(bool, Option<Waker>)>>);
-
-impl Signal {
-    fn fire(&self) {
-        let waker = {
-            let mut state = self.0.lock().unwrap();
-            state.0 = true;
-            state.1.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-}
-
-impl Future for Signal {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.0.lock().unwrap();
-        if state.0 {
-            Poll::Ready(())
-        } else {
-            state.1 = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-}
+use signal::Signal;
 
 fn engine() -> HostEngine {
     HostEngine::new("immediate-test", || {})
@@ -86,8 +56,8 @@ fn a_resume_on_the_loop_thread_runs_in_place() {
         })
         .detach();
     assert_eq!(resumed.load(Ordering::SeqCst), 0);
-    signal.fire();
-    assert_eq!(resumed.load(Ordering::SeqCst), 1, "resumed inside fire()");
+    signal.send();
+    assert_eq!(resumed.load(Ordering::SeqCst), 1, "resumed inside send()");
     assert!(!engine.has_pending());
 }
 
@@ -120,7 +90,7 @@ fn resume_chain(spawn: impl Fn(Signal, Signal)) -> usize {
         previous = next;
     }
     let last = previous;
-    first.fire();
+    first.send();
     block_on(last);
     DEPTH
 }
@@ -137,7 +107,7 @@ fn a_million_nested_immediate_resumes_do_not_overflow_the_stack() {
                 immediate
                     .spawn(async move {
                         wait.await;
-                        next.fire();
+                        next.send();
                     })
                     .detach();
             });
@@ -159,7 +129,7 @@ fn a_million_nested_unconfined_resumes_do_not_overflow_the_stack() {
                 unconfined
                     .spawn(async move {
                         wait.await;
-                        next.fire();
+                        next.send();
                     })
                     .detach();
             });

@@ -4,13 +4,14 @@
 //! dispatches racing the end. The stress suite (`tests/stress/`) checks the
 //! same on every host's real loop.
 
-use std::future::{Future, pending};
-use std::pin::Pin;
+#[path = "support/signal.rs"]
+mod signal;
+
+use std::future::pending;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use dispatchers::{
     Budget, Dispatchers, HostEngine, JoinError, Task, block_on, delay, timeout, try_with_context,
     with_context,
 };
+use signal::Signal;
 
 /// A wait that means "hung", not "slow".
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -53,42 +55,6 @@ impl Drops {
 impl Drop for DropGuard {
     fn drop(&mut self) {
         (self.0).0.lock().unwrap().push(thread::current().id());
-    }
-}
-
-/// The receiving half of a one-shot signal that may never come: it keeps the
-/// waker of the task that waits, as a channel does.
-#[derive(Clone, Default)]
-struct Signal(Arc<Mutex<(bool, Option<Waker>)>>);
-
-impl Signal {
-    fn send(&self) {
-        let waker = {
-            let mut state = self.0.lock().unwrap();
-            state.0 = true;
-            state.1.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    fn has_waiter(&self) -> bool {
-        self.0.lock().unwrap().1.is_some()
-    }
-}
-
-impl Future for Signal {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.0.lock().unwrap();
-        if state.0 {
-            Poll::Ready(())
-        } else {
-            state.1 = Some(cx.waker().clone());
-            Poll::Pending
-        }
     }
 }
 

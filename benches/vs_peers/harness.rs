@@ -371,3 +371,14 @@ impl LatencyRounds {
         median(&self.p99)
     }
 }
+
+/// One round's samples after another.
+impl FromIterator<Vec<u64>> for LatencyRounds {
+    fn from_iter<I: IntoIterator<Item = Vec<u64>>>(rounds: I) -> Self {
+        let mut stats = LatencyRounds::default();
+        for samples in rounds {
+            stats.push_round(samples);
+        }
+        stats
+    }
+}

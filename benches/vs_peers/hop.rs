@@ -30,13 +30,7 @@ pub fn run(config: &Config, report: &mut Report) {
     });
     let stats: Vec<LatencyRounds> = rounds
         .into_iter()
-        .map(|per_round| {
-            let mut stats = LatencyRounds::default();
-            for samples in per_round {
-                stats.push_round(samples);
-            }
-            stats
-        })
+        .map(|per_round| per_round.into_iter().collect())
         .collect();
     let metric = "hop loop → blocking pool → loop p50";
     report.push(Row::vs(

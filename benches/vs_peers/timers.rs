@@ -93,13 +93,7 @@ fn lateness(config: &Config, report: &mut Report) {
     });
     let stats: Vec<LatencyRounds> = rounds
         .into_iter()
-        .map(|per_round| {
-            let mut stats = LatencyRounds::default();
-            for samples in per_round {
-                stats.push_round(samples);
-            }
-            stats
-        })
+        .map(|per_round| per_round.into_iter().collect())
         .collect();
     let (ours, tokio, calloop) = (&stats[0], &stats[1], &stats[2]);
     let (ours_calloop, ours_park) = (&stats[3], &stats[4]);

@@ -12,7 +12,7 @@ mod support;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use support::{Ctl, TestApp};
+use support::Ctl;
 
 #[test]
 fn stress() {
@@ -22,13 +22,7 @@ fn stress() {
     // The suite's own watchdogs bound each phase; this one bounds the loop's
     // start and end too.
     let _watchdog = support::watchdog("the winit stress suite", Duration::from_secs(1800));
-    let mut running = support::start_loop(false, |event_loop, host| {
-        let app = TestApp {
-            on_window_event: None,
-        };
-        host.run_app(event_loop, app)
-            .expect("the event loop failed");
-    });
+    let mut running = support::start_plain_loop();
     let main = running.main.clone();
     let proxy = Mutex::new(running.proxy.clone());
     let host = stress::StressHost::new(

@@ -139,6 +139,18 @@ pub fn start_loop(
     }
 }
 
+/// [`start_loop`] with a plain [`TestApp`] and no registration as Main: the
+/// loop the shared suites run on.
+pub fn start_plain_loop() -> RunningLoop {
+    start_loop(false, |event_loop, host| {
+        let app = TestApp {
+            on_window_event: None,
+        };
+        host.run_app(event_loop, app)
+            .expect("the event loop failed");
+    })
+}
+
 impl RunningLoop {
     /// Runs `f` in the application's `user_event` and returns its result.
     pub fn on_loop<R: Send + 'static>(
