@@ -85,11 +85,10 @@ impl Future for Delay {
                 }
                 deadline
             }
+            // Without a clock read where the timers keep a recent time.
+            Target::At(deadline) if deadline <= timers.recent_now() => return Poll::Ready(()),
             Target::At(deadline) => deadline,
         };
-        if deadline <= timers.recent_now() {
-            return Poll::Ready(());
-        }
         self.registration = Some(register(timers, deadline, cx));
         Poll::Pending
     }
