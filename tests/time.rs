@@ -100,6 +100,22 @@ fn zero_and_past_delays_complete_without_suspending() {
 }
 
 #[test]
+fn a_past_deadline_on_the_loop_completes_without_a_timer() {
+    let host = LoopHost::new("time-test");
+    let main = host.dispatcher();
+    host.run_pending(Budget::unlimited());
+    let task = main.spawn(async {
+        delay_until(Instant::now() - Duration::from_secs(1)).await;
+        delay(Duration::ZERO).await;
+    });
+    let report = host.run_pending(Budget::unlimited());
+    assert!(task.is_finished(), "completed in its first poll");
+    assert_eq!(report.timers_fired, 0);
+    assert_eq!(host.engine().pending_timers(), 0, "nothing was registered");
+    block_on(task).unwrap();
+}
+
+#[test]
 fn off_the_loop_a_delay_uses_the_fallback_timer_thread() {
     let start = Instant::now();
     block_on(delay(Duration::from_millis(20)));

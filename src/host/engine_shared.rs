@@ -21,7 +21,7 @@ use crate::task::Runnable;
 use crate::thread_id::current_thread_id;
 use crate::time::heap::TimerKey;
 use crate::time::loop_timers::LoopTimers;
-use crate::time::service::TimerService;
+use crate::time::service::{TimerService, Until};
 
 thread_local! {
     /// The engine (by address) whose `run_pending` is running on this thread.
@@ -232,12 +232,12 @@ impl TimerService for EngineShared {
         Instant::now()
     }
 
-    fn recent_now(&self) -> Instant {
-        self.timers.recent_now().unwrap_or_else(Instant::now)
-    }
-
     fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
         self.timers.insert(deadline, waker)
+    }
+
+    fn insert_until(&self, deadline: Instant, waker: &Waker) -> Until {
+        self.timers.insert_until(deadline, waker)
     }
 
     fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::heap::TimerKey;
-use super::service::{self, TimerService};
+use super::service::{self, TimerService, Until};
 
 /// Completes after `duration`, measured on the timers of the thread that first
 /// polls it (see the [module docs](crate::time)); on a test dispatcher, in
@@ -85,30 +85,38 @@ impl Future for Delay {
                 }
                 deadline
             }
-            // Without a clock read where the timers keep a recent time.
-            Target::At(deadline) if deadline <= timers.recent_now() => return Poll::Ready(()),
             Target::At(deadline) => deadline,
         };
-        self.registration = Some(register(timers, deadline, cx));
-        Poll::Pending
+        match register(timers, deadline, cx) {
+            Some(registration) => {
+                self.registration = Some(registration);
+                Poll::Pending
+            }
+            None => Poll::Ready(()),
+        }
     }
 }
 
 /// Registers `deadline` on `timers`, or on the fallback timers when those
-/// cannot take it from here.
+/// cannot take it from here; `None` when it has passed.
 fn register(
     timers: Arc<dyn TimerService>,
     deadline: Instant,
     cx: &Context<'_>,
-) -> (Arc<dyn TimerService>, TimerKey) {
-    if let Some(key) = timers.insert(deadline, cx.waker()) {
-        return (timers, key);
+) -> Option<(Arc<dyn TimerService>, TimerKey)> {
+    let (timers, until) = match timers.insert_until(deadline, cx.waker()) {
+        Until::Unreachable => {
+            let fallback = service::fallback();
+            let until = fallback.insert_until(deadline, cx.waker());
+            (fallback, until)
+        }
+        until => (timers, until),
+    };
+    match until {
+        Until::Passed => None,
+        Until::Waiting(key) => Some((timers, key)),
+        Until::Unreachable => unreachable!("the fallback timers take timers from any thread"),
     }
-    let fallback = service::fallback();
-    let key = fallback
-        .insert(deadline, cx.waker())
-        .expect("the fallback timers take timers from any thread");
-    (fallback, key)
 }
 
 impl Drop for Delay {

@@ -5,8 +5,7 @@
 //! (one store per engine, usually one): registering takes no lock and no
 //! atomic operation beyond the waker's reference count, and needs no clock
 //! read for a `delay_until` (a deadline is compared with the time the loop
-//! last fired its timers, see
-//! [`TimerService::recent_now`](super::service::TimerService::recent_now)).
+//! last fired its timers, see [`insert_until`](LoopTimers::insert_until)).
 //!
 //! The one access from elsewhere is a cancel: a `Delay` dropped on another
 //! thread queues its key in [`remote`](LoopTimers) and the loop applies it
@@ -24,6 +23,7 @@ use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use super::heap::{TimerHeap, TimerKey};
+use super::service::Until;
 
 thread_local! {
     /// The timer stores of the loops of this thread.
@@ -95,6 +95,20 @@ impl LoopTimers {
         self.with_store(|store| store.heap.insert(deadline, waker.clone()))
     }
 
+    /// Registers a timer unless `deadline` is at or before the time the loop
+    /// last fired its timers (one store lookup, no clock read); `Unreachable`
+    /// off the loop's thread or once closed.
+    pub(crate) fn insert_until(&self, deadline: Instant, waker: &Waker) -> Until {
+        self.with_store(|store| {
+            if deadline <= store.recent_now {
+                Until::Passed
+            } else {
+                Until::Waiting(store.heap.insert(deadline, waker.clone()))
+            }
+        })
+        .unwrap_or(Until::Unreachable)
+    }
+
     /// Polls a timer; `None` off the loop's thread or once closed.
     pub(crate) fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
         let (poll, replaced) = self.with_store(|store| store.heap.poll(key, waker))?;
@@ -148,12 +162,6 @@ impl LoopTimers {
     /// On the loop's thread: how many timers wait.
     pub(crate) fn len(&self) -> usize {
         self.with_store(|store| store.heap.len()).unwrap_or(0)
-    }
-
-    /// On the loop's thread: when it last fired its timers (see
-    /// [`TimerService::recent_now`](super::service::TimerService::recent_now)).
-    pub(crate) fn recent_now(&self) -> Option<Instant> {
-        self.with_store(|store| store.recent_now)
     }
 
     fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {

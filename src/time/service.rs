@@ -15,16 +15,21 @@ use super::heap::{TimerHeap, TimerKey};
 pub(crate) trait TimerService: Send + Sync + 'static {
     /// The service's current time.
     fn now(&self) -> Instant;
-    /// A time at or before [`now`](Self::now) that costs no clock read where
-    /// the service keeps one (a loop: when it last fired its timers). A
-    /// deadline at or before it has passed; a later one is registered, and
-    /// fires at once if it turns out to have passed too.
-    fn recent_now(&self) -> Instant {
-        self.now()
-    }
     /// Registers a timer; `None` when it cannot be registered from here (the
     /// caller then uses the fallback timers).
     fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey>;
+    /// Registers a timer unless `deadline` has passed. Where the service
+    /// keeps a recent time (a loop: when it last fired its timers) the
+    /// deadline is compared with that, which costs no clock read; a deadline
+    /// after it is registered, and fires at once if it turns out to have
+    /// passed too.
+    fn insert_until(&self, deadline: Instant, waker: &Waker) -> Until {
+        if deadline <= self.now() {
+            return Until::Passed;
+        }
+        self.insert(deadline, waker)
+            .map_or(Until::Unreachable, Until::Waiting)
+    }
     /// `Ready` once the timer fired; `None` when the timer cannot be reached
     /// from this thread (a loop's timers, polled off its thread): the caller
     /// cancels it and registers the same deadline on this thread's timers.
@@ -41,6 +46,17 @@ pub(crate) trait TimerService: Send + Sync + 'static {
     fn serves_current_poll(&self) -> bool {
         true
     }
+}
+
+/// What [`TimerService::insert_until`] did with a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Until {
+    /// The deadline has passed: nothing was registered.
+    Passed,
+    /// The timer waits under this key.
+    Waiting(TimerKey),
+    /// The timers cannot be reached from here (see [`TimerService::insert`]).
+    Unreachable,
 }
 
 thread_local! {
