@@ -6,7 +6,7 @@
 //! The example is compiled into this test as a module, so the test needs no
 //! prebuilt binary. One test: it registers the server's loop as Main.
 
-#[path = "../examples/game_server.rs"]
+#[path = "../examples/game_server/main.rs"]
 #[allow(dead_code)]
 mod game_server;
 
