@@ -1,6 +1,7 @@
 //! The global handler for panics with no `Task` to go to. One test: the
 //! handler is process-wide.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -51,6 +52,18 @@ fn panics_without_a_task_reach_the_handler_once_each() {
     host.run_pending(Budget::unlimited());
     assert!(early.is_finished());
     early.detach();
+    // Awaited to the end through `&mut` (as `select!` does), then detached:
+    // the payload went to the awaiter, so nothing is reported and nothing
+    // panics.
+    let mut awaited = TaskBuilder::new()
+        .name("awaited")
+        .spawn(&main, async { panic!("awaited boom") });
+    host.run_pending(Budget::unlimited());
+    let joined = dispatchers::block_on(std::future::poll_fn(|cx| {
+        std::pin::Pin::new(&mut awaited).poll(cx)
+    }));
+    assert!(joined.unwrap_err().is_panic());
+    awaited.detach();
     // The loop keeps running after the panics.
     let normal_runs = Arc::new(AtomicUsize::new(0));
     let runs = normal_runs.clone();

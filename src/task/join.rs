@@ -12,7 +12,9 @@ use crate::panic::report_detached_panic;
 
 /// Never closed without an output: every cancellation path runs the task to a
 /// `Failure::Cancelled` output (see `Runnable`), so polling it cannot hit
-/// async-task's "polled after completion" case while a `Task` exists.
+/// async-task's "polled after completion" case until the `Task` itself took
+/// the output (a `Task` polled to the end through `&mut`, then detached:
+/// `detach` polls the fallible form for that).
 type RawTask<T> = async_task::Task<Result<T, Failure>, TaskHeader>;
 
 /// A spawned future: await it for its output.
@@ -48,12 +50,14 @@ impl<T> Task<T> {
         }
         // The future already panicked and is finishing its last poll: take the
         // payload it stored as its output and report it here.
+        // A `Task` already polled to the end (through `&mut`) took the
+        // payload: the fallible form then answers `None`.
         let name = header.name().cloned();
-        let mut raw = self.raw;
+        let mut raw = self.raw.fallible();
         let mut cx = Context::from_waker(Waker::noop());
         loop {
             match Pin::new(&mut raw).poll(&mut cx) {
-                Poll::Ready(Err(Failure::Panicked(Some(payload)))) => {
+                Poll::Ready(Some(Err(Failure::Panicked(Some(payload))))) => {
                     report_detached_panic(name.as_deref(), &*payload);
                     return;
                 }
