@@ -66,6 +66,14 @@ pub trait Dispatch: Send + Sync + 'static {
         false
     }
 
+    /// Whether this dispatcher has shut down for good: every later dispatch
+    /// is rejected (the task is cancelled). Main's selection skips a host
+    /// that shut down, and a limited view over a closed dispatcher cancels
+    /// its queued tasks instead of running them. Default: `false`.
+    fn is_closed(&self) -> bool {
+        false
+    }
+
     /// A view of this dispatcher that runs at most `n` of its tasks at once
     /// (see [`Dispatcher::limited_parallelism`]). `this` is the handle this
     /// implementation is wrapped in. Default: a generic limited view on top
@@ -186,6 +194,12 @@ impl Dispatcher {
     /// tasks on.
     pub fn is_current_thread(&self) -> bool {
         self.inner.is_current_thread()
+    }
+
+    /// Whether the dispatcher has shut down for good (a host loop that shut
+    /// down, a pool after `shutdown`): every later spawn is cancelled.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
     }
 
     /// The implementation behind the handle.

@@ -45,6 +45,10 @@ impl Dispatch for Immediate {
         self.main.is_current_thread()
     }
 
+    fn is_closed(&self) -> bool {
+        self.main.is_closed()
+    }
+
     fn limited_parallelism(
         &self,
         this: &Dispatcher,

@@ -56,7 +56,9 @@ pub trait MainDispatcherFactory: Send + Sync + 'static {
 
 /// A factory that hands out a dispatcher that already exists (a host engine's)
 /// with a fixed priority: what [`HostEngine::register_as_main`](crate::HostEngine::register_as_main)
-/// and the adapters register.
+/// and the adapters register. Once that dispatcher has shut down (its host
+/// was dropped before Main was first used), the factory fails, so that the
+/// next one is tried.
 pub struct HostFactory {
     name: String,
     priority: i32,
@@ -79,11 +81,27 @@ impl MainDispatcherFactory for HostFactory {
         self.priority
     }
 
+    /// The dispatcher, unless it has shut down (a host dropped before Main
+    /// was first used): then an error, so that the next factory is tried.
     fn create_dispatcher(
         &self,
         _all: &[Arc<dyn MainDispatcherFactory>],
     ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
+        if self.dispatcher.is_closed() {
+            return Err(format!(
+                "the host '{}' shut down before Main was first used",
+                self.name
+            )
+            .into());
+        }
         Ok(self.dispatcher.clone())
+    }
+
+    fn hint_on_error(&self) -> Option<String> {
+        Some(format!(
+            "keep the host '{}' alive until the program stops using Main",
+            self.name
+        ))
     }
 
     fn name(&self) -> String {

@@ -41,6 +41,16 @@ fn selection_overrides_and_late_registration() {
     register_main_factory(Arc::new(Unavailable)).unwrap();
     register_main_factory(Arc::new(HostFactory::new("tied", 5, tied.dispatcher()))).unwrap();
 
+    // The highest priority, but its host was dropped before Main was first
+    // used: skipped, rather than a Main that cancels every task.
+    {
+        let dropped = LoopHost::new("dropped");
+        dropped.register_as_main(10).unwrap();
+        let main = dropped.dispatcher();
+        drop(dropped);
+        assert!(main.is_closed());
+    }
+
     let main = Dispatchers::main();
     assert!(!main.is_missing());
     assert_eq!(main.name(), "tied");

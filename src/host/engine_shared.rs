@@ -211,6 +211,10 @@ impl Dispatch for EngineShared {
         &self.name
     }
 
+    fn is_closed(&self) -> bool {
+        self.gate.is_closed()
+    }
+
     fn is_current_thread(&self) -> bool {
         // A loop that shut down runs nothing, so `immediate` dispatches (and
         // is rejected) rather than running a task in place.

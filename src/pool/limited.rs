@@ -99,6 +99,10 @@ impl Dispatch for LimitedView {
         &self.name
     }
 
+    fn is_closed(&self) -> bool {
+        self.core.queue.is_closed() || self.core.inner.is_closed()
+    }
+
     fn limited_parallelism(
         &self,
         this: &Dispatcher,
@@ -165,10 +169,15 @@ fn start_worker(core: &Arc<ViewCore>) {
 }
 
 /// A worker: runs the view's tasks until the queue is empty, yielding to
-/// `inner`'s other tasks after each batch.
+/// `inner`'s other tasks after each batch. Once `inner` has shut down it
+/// stops: dropping the permit it still holds closes the view and cancels
+/// what is queued, as `inner` does with its own queued tasks.
 async fn run_worker(mut permit: Permit) {
     loop {
         for _ in 0..BATCH {
+            if permit.core.inner.is_closed() {
+                return;
+            }
             match permit.core.queue.next() {
                 Some(runnable) => run_isolated(runnable),
                 None => {

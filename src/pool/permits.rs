@@ -139,6 +139,11 @@ impl<T> ViewQueue<T> {
         self.queue.close()
     }
 
+    /// Whether [`close`](Self::close) ran.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+
     /// After [`close`](Self::close): takes one of the items left, for the
     /// caller to cancel.
     pub(crate) fn take_closed(&self) -> Option<T> {

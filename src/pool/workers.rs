@@ -309,6 +309,10 @@ impl Dispatch for Workers {
     fn is_current_thread(&self) -> bool {
         self.shared.spec.single_thread && self.shared.is_own_thread()
     }
+
+    fn is_closed(&self) -> bool {
+        self.shared.tasks.is_closed()
+    }
 }
 
 impl fmt::Debug for Workers {

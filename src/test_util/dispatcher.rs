@@ -286,6 +286,10 @@ impl Dispatch for TestDispatcher {
         self.main.as_dispatch().is_current_thread()
     }
 
+    fn is_closed(&self) -> bool {
+        self.main.as_dispatch().is_closed()
+    }
+
     fn limited_parallelism(
         &self,
         this: &Dispatcher,
@@ -338,6 +342,10 @@ impl Dispatch for TestDispatch {
 
     fn is_dispatch_needed(&self) -> bool {
         !(self.unconfined && self.scheduler.may_run_in_place())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.scheduler.is_closed()
     }
 
     fn name(&self) -> &str {

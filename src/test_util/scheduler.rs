@@ -200,6 +200,12 @@ impl Scheduler {
     }
 
     /// Queues `runnable` (see the module docs).
+    /// Whether the scheduler rejects what is dispatched to it (its scope
+    /// ended).
+    pub(crate) fn is_closed(&self) -> bool {
+        !matches!(self.lock().life, Life::Open)
+    }
+
     pub(crate) fn enqueue(&self, runnable: Runnable, background: bool) {
         let owner = self.is_owner_thread();
         let mut state = self.lock();
