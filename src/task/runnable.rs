@@ -1,6 +1,9 @@
 //! [`Runnable`]: a scheduled task, handed to [`Dispatch::dispatch`](crate::Dispatch::dispatch).
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::LazyLock;
 use std::sync::mpsc;
 
@@ -127,9 +130,61 @@ fn drop_or_leak(raw: RawRunnable, in_place: bool) {
     }
 }
 
+thread_local! {
+    /// While a cancellation runs on this thread: the ones it caused (a
+    /// dropped future woke a task that was then rejected), run after it.
+    static CANCELLING: RefCell<Option<VecDeque<RawRunnable>>> = const { RefCell::new(None) };
+}
+
+/// Runs the task one last time, cancelled: its future is dropped unpolled.
+///
+/// A destructor may wake another task whose dispatcher rejects it, which
+/// cancels that one here too, and so on down a chain of tasks: those run
+/// after the first, in a loop, so that the chain cannot overflow the stack.
+/// The first call returns once the whole chain is done.
 fn finish_cancelled(raw: RawRunnable) {
     raw.metadata().cancel();
-    raw.run();
+    let mut raw = Some(raw);
+    let first = CANCELLING
+        .try_with(|queue| {
+            let mut queue = queue.borrow_mut();
+            match queue.as_mut() {
+                Some(queue) => {
+                    queue.extend(raw.take());
+                    false
+                }
+                None => {
+                    *queue = Some(VecDeque::new());
+                    true
+                }
+            }
+        })
+        // The thread's locals are being destroyed: run it here.
+        .unwrap_or(false);
+    let Some(raw) = raw else {
+        return;
+    };
+    if !first {
+        raw.run();
+        return;
+    }
+    // Like the trampoline of in-place runs: a destructor's panic does not
+    // keep the tasks queued behind it from being cancelled.
+    let mut first_panic = None;
+    let mut next = Some(raw);
+    while let Some(raw) = next {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| raw.run())) {
+            first_panic.get_or_insert(payload);
+        }
+        next = CANCELLING
+            .try_with(|queue| queue.borrow_mut().as_mut().and_then(VecDeque::pop_front))
+            .ok()
+            .flatten();
+    }
+    let _ = CANCELLING.try_with(|queue| queue.borrow_mut().take());
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
+    }
 }
 
 fn leak_foreign_local(raw: RawRunnable) {
@@ -153,9 +208,7 @@ fn reap(raw: RawRunnable) {
             .spawn(move || {
                 for raw in rx {
                     // A destructor that panics must not end the reaper.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        finish_cancelled(raw)
-                    }));
+                    let _ = catch_unwind(AssertUnwindSafe(|| finish_cancelled(raw)));
                 }
             })
             .ok()

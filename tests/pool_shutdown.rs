@@ -1,0 +1,177 @@
+//! What a pool's shutdown cancels: a `limited_parallelism` view behaves as
+//! the pool does with its own tasks (what is queued and not started, and
+//! every later dispatch, is cancelled; `Dispatcher::is_closed` tells), and a
+//! chain of cancellations, each caused by the previous one's destructor,
+//! runs in a loop rather than nested.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use dispatchers::{Dispatcher, ThreadPool, block_on};
+
+/// Waits (10 s at most) until `dispatcher` says it is closed.
+fn wait_closed(dispatcher: &Dispatcher) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !dispatcher.is_closed() {
+        assert!(Instant::now() < deadline, "the pool never closed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_view_cancels_its_queued_and_later_tasks_once_its_pool_shut_down() {
+    let pool = ThreadPool::new_fixed(1, "closing").unwrap();
+    let pool_dispatcher = pool.dispatcher();
+    let view = pool.limited_parallelism(1).unwrap();
+    assert!(!view.is_closed());
+
+    // Holds the pool's only thread, inside the view's worker, until told.
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let running = view.spawn(async move {
+        started_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+    });
+    started_rx.recv().unwrap();
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let counter = ran.clone();
+    let queued = view.spawn(async move {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let shutdown = std::thread::spawn(move || pool.shutdown_timeout(Duration::from_secs(30)));
+    wait_closed(&pool_dispatcher);
+    assert!(view.is_closed(), "a view of a closed pool is closed");
+    let counter = ran.clone();
+    let later = view.spawn(async move {
+        counter.fetch_add(10, Ordering::SeqCst);
+    });
+
+    go_tx.send(()).unwrap();
+    assert!(
+        shutdown.join().unwrap(),
+        "the running task finished in time"
+    );
+    block_on(running).unwrap();
+    assert!(block_on(queued).unwrap_err().is_cancelled());
+    assert!(block_on(later).unwrap_err().is_cancelled());
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "neither ran");
+}
+
+#[test]
+fn is_closed_follows_the_pool_and_its_views() {
+    let pool = ThreadPool::new_fixed(2, "closed-flag").unwrap();
+    let dispatcher = pool.dispatcher();
+    let view = pool.limited_parallelism(1).unwrap();
+    let nested = view.limited_parallelism(1).unwrap();
+    assert!(!dispatcher.is_closed() && !view.is_closed() && !nested.is_closed());
+    assert!(pool.shutdown_timeout(Duration::from_secs(30)));
+    assert!(dispatcher.is_closed() && view.is_closed() && nested.is_closed());
+    assert!(block_on(nested.spawn(async {})).unwrap_err().is_cancelled());
+}
+
+/// A one-shot link: dropping the `Sender` wakes the `Receiver`'s task.
+#[derive(Default)]
+struct Link {
+    closed: bool,
+    waker: Option<Waker>,
+}
+
+struct Sender(Arc<Mutex<Link>>);
+
+struct Receiver(Arc<Mutex<Link>>);
+
+fn link() -> (Sender, Receiver) {
+    let link = Arc::new(Mutex::new(Link::default()));
+    (Sender(link.clone()), Receiver(link))
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut link = self.0.lock().unwrap();
+            link.closed = true;
+            link.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Future for Receiver {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut link = self.0.lock().unwrap();
+        if link.closed {
+            return Poll::Ready(());
+        }
+        link.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// `!Send` tasks on a single-thread pool, each holding the sender that wakes
+/// the next. After the shutdown, the first wake cancels task 1 on the pool's
+/// thread; dropping it wakes task 2, which the closed pool rejects and which
+/// is cancelled in its turn, and so on. Nested, 1,000 of them overflowed a
+/// debug build's stack; this chain is 20 times longer.
+#[test]
+fn a_chain_of_cancellations_does_not_grow_the_stack() {
+    const CHAIN: usize = 20_000;
+    let pool = ThreadPool::new_single_thread("chain").unwrap();
+    let dispatcher = pool.dispatcher();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = dropped.clone();
+    let spawner = dispatcher.clone();
+    pool.spawn(async move {
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let (first_tx, mut rx) = link();
+        for _ in 0..CHAIN {
+            let (tx, next_rx) = link();
+            let counted = Counted(counter.clone());
+            spawner
+                .spawn_local(async move {
+                    let _counted = counted;
+                    let _next = tx;
+                    rx.await;
+                })
+                .detach();
+            rx = next_rx;
+        }
+        drop(rx);
+        // Runs after every task of the chain polled once (one thread, FIFO).
+        spawner
+            .spawn_local(async move {
+                let _first = first_tx;
+                ready_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            })
+            .detach();
+    })
+    .detach();
+    ready_rx.recv().unwrap();
+    let shutdown = std::thread::spawn(move || pool.shutdown_timeout(Duration::from_secs(60)));
+    wait_closed(&dispatcher);
+    // The blocker returns on the closed pool and drops sender 0.
+    go_tx.send(()).unwrap();
+    assert!(shutdown.join().unwrap(), "the pool's thread exited");
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        CHAIN,
+        "every future dropped"
+    );
+}
