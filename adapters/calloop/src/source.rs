@@ -1,6 +1,13 @@
 //! [`HostSource`]: the calloop event source that owns the loop's
 //! [`HostEngine`], wakes on a ping and sleeps until the engine's next
 //! deadline.
+//!
+//! One loop iteration runs at most one budget: when the ping and the timer
+//! both come in the same `EventLoop::dispatch` (calloop then calls
+//! `process_events` once for each), only the first runs the engine; the
+//! other is consumed (the ping drained, the timer's bookkeeping updated)
+//! without running it again. What the budget leaves keeps the loop pinged, so
+//! the next iteration continues, after the loop's other sources.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,13 +16,15 @@ use std::time::{Duration, Instant};
 
 use calloop::ping::{Ping, PingSource, make_ping};
 use calloop::timer::{TimeoutAction, Timer};
-use calloop::{EventSource, Poll, PostAction, Readiness, Token, TokenFactory};
+use calloop::{EventIterator, EventSource, Poll, PostAction, Readiness, Token, TokenFactory};
 use dispatchers::{Budget, HostEngine, MainDispatcher, RunReport};
 
 /// The work one loop iteration gives the dispatcher unless
 /// [`HostSource::with_budget`] says otherwise: at most 1024 tasks (the cap of
-/// calloop's own futures executor) and no task started after 5 ms. What is
-/// left runs in the next iteration, after the loop's other sources.
+/// calloop's own futures executor) and no task started after 5 ms. One
+/// iteration runs at most one budget, even when the wake-up ping and the
+/// timer come in it together. What is left runs in the next iteration, after
+/// the loop's other sources.
 pub const DEFAULT_BUDGET: Budget = Budget::unlimited()
     .max_tasks(1024)
     .max_time(Duration::from_millis(5));
@@ -61,6 +70,10 @@ struct State {
     timer_token: Option<Token>,
     /// The deadline the timer is armed at in calloop's timer wheel, if any.
     armed: Option<Instant>,
+    /// The engine ran its budget in this loop iteration: a second event (the
+    /// ping and the timer in the same iteration, or a stale timer entry) is
+    /// consumed without running it again. Cleared by `before_handle_events`.
+    ran_this_iteration: bool,
 }
 
 impl HostSource {
@@ -92,12 +105,15 @@ impl HostSource {
                 timer: Timer::immediate(),
                 timer_token: None,
                 armed: None,
+                ran_this_iteration: false,
             }),
         }
     }
 
     /// Replaces the work one loop iteration may give the dispatcher (see
-    /// [`Budget`]; default [`DEFAULT_BUDGET`]).
+    /// [`Budget`]; default [`DEFAULT_BUDGET`]). The engine runs at most once
+    /// per iteration, so this bounds the whole iteration; what is left runs
+    /// in the next one.
     pub fn with_budget(mut self, budget: Budget) -> Self {
         self.state.budget = budget;
         self
@@ -142,7 +158,8 @@ impl EventSource for HostSource {
     type Ret = ();
     type Error = calloop::Error;
 
-    /// `before_sleep` keeps the timer at the engine's earliest deadline.
+    /// `before_sleep` keeps the timer at the engine's earliest deadline;
+    /// `before_handle_events` starts a new iteration's budget.
     const NEEDS_EXTRA_LIFECYCLE_EVENTS: bool = true;
 
     fn process_events<F>(
@@ -176,10 +193,30 @@ impl EventSource for HostSource {
                 this.armed = None;
             }
         }
-        if pinged || fired {
+        if !(pinged || fired) {
+            return Ok(PostAction::Continue);
+        }
+        if !this.ran_this_iteration {
+            this.ran_this_iteration = true;
+            // What the budget leaves re-arms the wake-up (a ping, read in the
+            // next iteration).
             let report = this.engine.run_pending(this.budget);
             callback(report, &mut ());
+        } else if this.engine.has_pending() {
+            // The engine already ran in this iteration. Draining the ping
+            // above may have consumed a wake-up sent since (by `run_pending`
+            // for what its budget left, or by a dispatch after it drained the
+            // queue), and the wake gate will not send another until the queue
+            // is drained: ping again, so the next iteration runs it. Checked
+            // after the drain, so a dispatch whose ping was consumed is seen.
+            if let Some(ping) = this.ping.get() {
+                ping.ping();
+            }
         }
+        // A skipped timer event needs nothing more: if the engine has a timer
+        // due that this iteration's run did not fire, `armed` was cleared
+        // above and `before_sleep` re-arms calloop's timer at that (past)
+        // deadline, so the next iteration's poll fires it at once.
         Ok(PostAction::Continue)
     }
 
@@ -247,6 +284,12 @@ impl EventSource for HostSource {
             this.armed = Some(next);
         }
         Ok(None)
+    }
+
+    /// Called after each poll, before this iteration's `process_events`:
+    /// the iteration gets a new budget.
+    fn before_handle_events(&mut self, _events: EventIterator<'_>) {
+        self.state.ran_this_iteration = false;
     }
 }
 
