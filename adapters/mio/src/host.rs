@@ -57,8 +57,10 @@ pub const DEFAULT_PRIORITY: i32 = 50;
 ///
 /// # One waker per `Poll`
 ///
-/// mio supports a single [`Waker`] per `Poll` (debug builds assert it): the
-/// host owns it. To wake the loop for your own reasons, dispatch a task to
+/// mio supports a single [`Waker`] per `Poll`, for the `Poll`'s whole life
+/// (debug builds assert it, and the assertion stays armed after the `Waker`
+/// is dropped): the host owns it, so there is one `MioHost` per `Poll`; to
+/// start over, create a new `Poll`. To wake the loop for your own reasons, dispatch a task to
 /// Main, or share the host's waker ([`waker`](Self::waker)); its events carry
 /// the host's token and are harmless to the host. The host's timerfd (see
 /// above) shares the token too: the host's token stays reserved to the host.
@@ -120,8 +122,10 @@ impl MioHost {
     ///
     /// # Panics
     ///
-    /// In debug builds, mio panics when the `Poll` already has a `Waker`
-    /// (one per `Poll`; see the type's docs).
+    /// In debug builds, mio panics when a `Waker` was ever created for this
+    /// `Poll`, even one since dropped: mio allows one `Waker` per `Poll` for
+    /// the `Poll`'s whole life, so make one `MioHost` per `Poll` (create a
+    /// new `Poll` to start over).
     pub fn new(registry: &Registry, token: Token) -> io::Result<MioHost> {
         MioHost::with_name("mio", registry, token)
     }
@@ -136,7 +140,8 @@ impl MioHost {
     ///
     /// # Panics
     ///
-    /// In debug builds, mio panics when the `Poll` already has a `Waker`.
+    /// In debug builds, mio panics when a `Waker` was ever created for this
+    /// `Poll` (see [`new`](Self::new)).
     pub fn with_name(
         name: impl Into<String>,
         registry: &Registry,
