@@ -1,5 +1,6 @@
 //! [`block_on`]: drive a future to completion on the calling thread.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
@@ -7,6 +8,33 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Duration;
+
+thread_local! {
+    /// How many `block_on` calls are running on this thread.
+    static BLOCKING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether the calling code runs inside a [`block_on`] on this thread: then
+/// a host loop of this thread is blocked, and its timers would not fire.
+pub(crate) fn is_blocking() -> bool {
+    BLOCKING.get() > 0
+}
+
+/// Counts one `block_on` on this thread until dropped.
+struct Blocking;
+
+impl Blocking {
+    fn enter() -> Self {
+        BLOCKING.set(BLOCKING.get() + 1);
+        Blocking
+    }
+}
+
+impl Drop for Blocking {
+    fn drop(&mut self) {
+        BLOCKING.set(BLOCKING.get() - 1);
+    }
+}
 
 /// Wakes a parked thread; remembers the wake so that none is lost between a
 /// poll and the park.
@@ -60,12 +88,15 @@ impl Wake for ThreadWaker {
 /// Tasks of other dispatchers keep running meanwhile; but calling it on a host
 /// loop's thread blocks that loop, so a future that waits for a task on Main
 /// never completes there. Use it in `main`, tests, and threads of your own.
+/// A `delay` polled inside it waits on the fallback timer thread, even on a
+/// loop's thread (whose own timers cannot fire while it blocks).
 ///
 /// ```
 /// # use dispatchers::block_on;
 /// assert_eq!(block_on(async { 1 + 1 }), 2);
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
+    let _blocking = Blocking::enter();
     let parker = ThreadWaker::current();
     let waker = Waker::from(parker.clone());
     let mut cx = Context::from_waker(&waker);

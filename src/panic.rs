@@ -96,6 +96,10 @@ pub enum PanicSource {
     /// A [`Dispatch`](crate::Dispatch) implementation panicked while a waker
     /// scheduled a task on it; the task was cancelled.
     Dispatch,
+    /// A waker panicked when timers woke it (a hand-written waker's code);
+    /// the other wakers were still woken. The name is the timers' (a host's
+    /// name, or `dispatchers-timer`).
+    Waker,
 }
 
 /// A panic handed to the global handler (see [`set_panic_handler`]).
@@ -111,8 +115,9 @@ impl<'a> PanicReport<'a> {
         self.source
     }
 
-    /// The task's name ([`PanicSource::DetachedTask`], [`PanicSource::Task`])
-    /// or the dispatcher's name ([`PanicSource::Dispatch`]), when known.
+    /// The task's name ([`PanicSource::DetachedTask`], [`PanicSource::Task`]),
+    /// the dispatcher's name ([`PanicSource::Dispatch`]) or the timers'
+    /// ([`PanicSource::Waker`]), when known.
     pub fn name(&self) -> Option<&'a str> {
         self.name
     }
@@ -135,6 +140,7 @@ impl fmt::Display for PanicReport<'_> {
             PanicSource::DetachedTask => write!(f, "detached task '{name}' panicked")?,
             PanicSource::Task => write!(f, "task '{name}' panicked")?,
             PanicSource::Dispatch => write!(f, "dispatcher '{name}' panicked in dispatch")?,
+            PanicSource::Waker => write!(f, "a waker woken by the timers of '{name}' panicked")?,
         }
         match self.message() {
             Some(msg) => write!(f, ": {msg}"),
@@ -156,8 +162,8 @@ impl fmt::Debug for PanicReport<'_> {
 /// Replaces the global panic handler.
 ///
 /// It receives every panic that has no [`Task`](crate::Task) to go to: each
-/// panic of a detached task, once, and each panic of a `Dispatch`
-/// implementation; under [`PanicPolicy::Abort`], the panics of awaited tasks
+/// panic of a detached task, once, each panic of a `Dispatch`
+/// implementation, and each panic of a waker woken by timers; under [`PanicPolicy::Abort`], the panics of awaited tasks
 /// too. The default
 /// prints the report to stderr. To abort after such a panic, set
 /// [`PanicPolicy::AbortUnhandled`] (the handler still reports it first). A
@@ -189,6 +195,23 @@ pub(crate) fn report_dispatch_panic(dispatcher: &str, payload: &(dyn Any + Send)
         name: Some(dispatcher),
         payload,
     });
+}
+
+pub(crate) fn report_waker_panic(timers: &str, payload: &(dyn Any + Send)) {
+    report(PanicReport {
+        source: PanicSource::Waker,
+        name: Some(timers),
+        payload,
+    });
+}
+
+/// Wakes `waker`; a panic of its code is reported (as
+/// [`PanicSource::Waker`], naming `timers`) instead of unwinding into the
+/// caller, which has other wakers to wake.
+pub(crate) fn wake_reporting_panics(waker: std::task::Waker, timers: &str) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake())) {
+        report_waker_panic(timers, &*payload);
+    }
 }
 
 /// Called for the panic of a task whose `Task` will receive it: under

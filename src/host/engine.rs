@@ -34,6 +34,7 @@
 //! loom model `loom_tests::dispatch_racing_shutdown_leaves_local_tasks_to_the_loop`
 //! in `wake_gate.rs` checks the hand-over.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -46,6 +47,7 @@ use super::engine_shared::{Draining, EngineShared};
 use crate::dispatch::Dispatcher;
 use crate::error::RegisterError;
 use crate::main_dispatcher::MainDispatcher;
+use crate::panic::wake_reporting_panics;
 use crate::registry::{HostFactory, register_main_factory};
 use crate::task::{LiveTasks, Runnable};
 use crate::time::service::{self, TimerService};
@@ -66,6 +68,9 @@ pub struct HostEngine {
     live: LiveTasks,
     /// The thread's timers before this engine took over; restored on shutdown.
     previous_timers: std::cell::RefCell<Option<Arc<dyn TimerService>>>,
+    /// Set when [`shutdown`](Self::shutdown) starts: the gate's closed bit,
+    /// read without touching the cache line the producers write.
+    shut_down: Cell<bool>,
     _loop_thread_only: PhantomData<*const ()>,
 }
 
@@ -88,6 +93,7 @@ impl HostEngine {
             main,
             live,
             previous_timers: std::cell::RefCell::new(previous_timers),
+            shut_down: Cell::new(false),
             _loop_thread_only: PhantomData,
         }
     }
@@ -122,17 +128,32 @@ impl HostEngine {
     /// `Task` or the global handler).
     pub fn run_pending(&self, budget: Budget) -> RunReport {
         let shared = &*self.shared;
+        let mut report = RunReport {
+            ran: 0,
+            timers_fired: 0,
+            more_pending: false,
+        };
+        // Shut down (before, or by one of the tasks below): nothing runs.
+        if self.is_shut_down() {
+            return report;
+        }
         let _draining = Draining::enter(shared.addr());
         let start = Instant::now();
         let mut timers_fired = shared.fire_due_timers(start);
         let max_tasks = budget.task_limit();
-        let stop_at = budget.time_limit().map(|d| start + d);
+        // A limit too far away for an `Instant` is no limit.
+        let stop_at = budget.time_limit().and_then(|d| start.checked_add(d));
         let mut ran = 0;
         let more_pending = loop {
             // Popped from the shared queue, for the wake gate.
             let mut taken = 0;
             let mut exhausted = false;
             loop {
+                if self.is_shut_down() {
+                    report.ran = ran;
+                    report.timers_fired = timers_fired;
+                    return report;
+                }
                 if ran >= max_tasks || stop_at.is_some_and(|t| Instant::now() >= t) {
                     exhausted = true;
                     break;
@@ -166,11 +187,10 @@ impl HostEngine {
         if more_pending {
             shared.wake_host();
         }
-        RunReport {
-            ran,
-            timers_fired,
-            more_pending,
-        }
+        report.ran = ran;
+        report.timers_fired = timers_fired;
+        report.more_pending = more_pending;
+        report
     }
 
     /// The earliest deadline of a pending `delay` on this loop: the host may
@@ -262,6 +282,7 @@ impl HostEngine {
         if !shared.gate.close() {
             return;
         }
+        self.shut_down.set(true);
         // From here on the loop thread's dispatches take the shared path.
         for runnable in shared.local.close() {
             runnable.cancel_in_place();
@@ -273,7 +294,7 @@ impl HostEngine {
         // Main.immediate task woken here may run in place instead, and then
         // sees its live set closed and completes as cancelled.
         for waker in wakers {
-            waker.wake();
+            wake_reporting_panics(waker, &shared.name);
         }
         shared.cancel_queued();
         let service: Arc<dyn TimerService> = self.shared.clone();
@@ -282,7 +303,7 @@ impl HostEngine {
 
     /// Whether [`shutdown`](Self::shutdown) ran.
     pub fn is_shut_down(&self) -> bool {
-        self.shared.gate.is_closed()
+        self.shut_down.get()
     }
 }
 

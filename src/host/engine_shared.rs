@@ -17,6 +17,7 @@ use super::local_queue::LocalQueue;
 use super::wake_gate::{PushOutcome, WakeGate};
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::error::ParallelismError;
+use crate::panic::wake_reporting_panics;
 use crate::task::Runnable;
 use crate::thread_id::current_thread_id;
 use crate::time::heap::TimerKey;
@@ -56,6 +57,25 @@ pub(crate) struct EngineShared {
 /// gate closed before it hands rejection over to them: enough for a burst in
 /// flight, and bounded under a dispatch storm that never stops.
 const SHUTDOWN_DRAIN_ROUNDS: usize = 4;
+
+/// Sets [`FIRING_TIMERS`] until dropped.
+struct FiringTimers {
+    previous: bool,
+}
+
+impl FiringTimers {
+    fn enter() -> Self {
+        FiringTimers {
+            previous: FIRING_TIMERS.replace(true),
+        }
+    }
+}
+
+impl Drop for FiringTimers {
+    fn drop(&mut self) {
+        FIRING_TIMERS.set(self.previous);
+    }
+}
 
 pub(super) struct Draining {
     previous: usize,
@@ -105,24 +125,31 @@ impl EngineShared {
     /// Wakes the tasks of due timers. Meanwhile `Main.immediate` queues
     /// instead of running in place ([`is_firing_timers`]): the woken tasks
     /// take their turn in the queue, under `run_pending`'s budget.
+    ///
+    /// A waker that panics is reported (see
+    /// [`PanicSource::Waker`](crate::PanicSource::Waker)); the others are
+    /// still woken.
     pub(super) fn fire_due_timers(&self, now: Instant) -> usize {
         let mut wakers = Vec::new();
         let fired = self.timers.fire_due(now, &mut wakers);
         if !wakers.is_empty() {
-            let previous = FIRING_TIMERS.replace(true);
+            let _firing = FiringTimers::enter();
             for waker in wakers {
-                waker.wake();
+                wake_reporting_panics(waker, &self.name);
             }
-            FIRING_TIMERS.set(previous);
         }
         fired
     }
 
     /// Whether a `delay` being polled now belongs to this loop: polled inside
     /// its `run_pending`, or by one of its Main / immediate tasks. Others
-    /// polled on this thread (a `block_on` before the loop starts, say) use
-    /// the fallback timers, which fire without the loop.
+    /// polled on this thread (a `block_on` before the loop starts, or inside
+    /// one of its tasks, which blocks the loop) use the fallback timers,
+    /// which fire without the loop.
     fn serves_current_poll(&self) -> bool {
+        if crate::block_on::is_blocking() {
+            return false;
+        }
         if DRAINING.get() == self.addr() {
             return true;
         }

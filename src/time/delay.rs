@@ -58,7 +58,7 @@ impl Future for Delay {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if let Some((timers, key)) = &self.registration {
-            if timers.is_open() {
+            if timers.is_open() && timers.serves_current_poll() {
                 if let Some(ready) = timers.poll(*key, cx.waker()) {
                     if ready.is_ready() {
                         self.registration = None;
@@ -66,8 +66,9 @@ impl Future for Delay {
                     return ready;
                 }
             }
-            // Its host shut down, or it is polled away from its loop's
-            // thread: keep the same deadline on this thread's timers (never
+            // Its host shut down, or it is polled where its loop's timers
+            // would not fire it (another thread, a `block_on` blocking the
+            // loop): keep the same deadline on this thread's timers (never
             // complete early).
             let (timers, key) = self.registration.take().expect("checked above");
             timers.cancel(key);

@@ -7,7 +7,15 @@
 //! one heap entry, and an entry never needs more than the slot's index to be
 //! told apart from a later timer.
 //!
-//! Memory: a heap entry (deadline, tie-break, slot) is 16 bytes and a slot
+//! Equal deadlines fire first in, first out: each entry carries a 32-bit
+//! *tie* number, taken from a counter that counts up with every insert. When
+//! that counter is about to wrap (once per 2^32 inserts), the entries in the
+//! heap are renumbered 0..n in their (deadline, tie) order, zombies dropped,
+//! and counting goes on from n: the order of the timers already waiting is
+//! kept, and later timers still sort after them. The timer's key has a
+//! separate 64-bit sequence, which never wraps.
+//!
+//! Memory: a heap entry (deadline, tie, slot) is 16 bytes and a slot
 //! (sequence, waker) 24, so a pending timer costs 40 bytes.
 
 use std::cmp::Reverse;
@@ -53,10 +61,24 @@ struct Slot {
     waker: Option<Waker>,
 }
 
-/// A heap entry: the deadline in nanoseconds since the heap's epoch, the low
-/// bits of the timer's sequence (first in, first fired among equal
-/// deadlines), and the slot.
+/// A heap entry: the deadline in nanoseconds since the heap's epoch, the
+/// tie number (first in, first fired among equal deadlines; see the module
+/// docs), and the slot.
 type Entry = Reverse<(u64, u32, u32)>;
+
+/// What [`TimerHeap::poll`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimerPoll {
+    /// The timer fired (the key is now spent).
+    Ready,
+    /// The timer waits, and will wake the waker it was polled with.
+    Pending,
+    /// The timer waits with another waker: the caller clones the new one
+    /// where the heap is neither borrowed nor locked (a clone may run user
+    /// code that touches these timers) and hands it to
+    /// [`TimerHeap::set_waker`].
+    NeedsWaker,
+}
 
 /// Timers of one thread (a host loop's, or the fallback timer thread's).
 ///
@@ -72,6 +94,8 @@ pub(crate) struct TimerHeap {
     free: Vec<u32>,
     waiting: usize,
     next_seq: u64,
+    /// The tie number of the next entry (see the module docs).
+    next_tie: u32,
 }
 
 impl Default for TimerHeap {
@@ -83,6 +107,7 @@ impl Default for TimerHeap {
             free: Vec::new(),
             waiting: 0,
             next_seq: FREE,
+            next_tie: 0,
         }
     }
 }
@@ -104,30 +129,49 @@ impl TimerHeap {
                 slot
             }
         };
-        // Truncating the sequence is deliberate: it only orders equal
-        // deadlines.
-        self.heap
-            .push(Reverse((self.nanos(deadline), seq as u32, slot)));
+        if self.next_tie == u32::MAX {
+            self.renumber_ties();
+        }
+        let tie = self.next_tie;
+        self.next_tie += 1;
+        self.heap.push(Reverse((self.nanos(deadline), tie, slot)));
         self.waiting += 1;
         TimerKey { slot, seq }
     }
 
-    /// `Ready` once the timer fired (the key is then spent); otherwise
-    /// remembers `waker` and returns `Pending`, with the waker it replaced.
-    pub(crate) fn poll(&mut self, key: TimerKey, waker: &Waker) -> (Poll<()>, Option<Waker>) {
+    /// `Ready` once the timer fired (the key is then spent); `Pending` while
+    /// it waits to wake `waker`; `NeedsWaker` while it waits with another
+    /// waker. Runs no user code: `waker` is compared, never cloned.
+    pub(crate) fn poll(&mut self, key: TimerKey, waker: &Waker) -> TimerPoll {
         let Some(slot) = self.slot_mut(key) else {
-            return (Poll::Ready(()), None);
+            return TimerPoll::Ready;
         };
-        match &mut slot.waker {
-            Some(current) if current.will_wake(waker) => (Poll::Pending, None),
-            Some(current) => (
-                Poll::Pending,
-                Some(std::mem::replace(current, waker.clone())),
-            ),
+        match &slot.waker {
+            Some(current) if current.will_wake(waker) => TimerPoll::Pending,
+            Some(_) => TimerPoll::NeedsWaker,
             None => {
                 // Fired: its heap entry is gone.
                 self.release(key.slot);
-                (Poll::Ready(()), None)
+                TimerPoll::Ready
+            }
+        }
+    }
+
+    /// After [`poll`](Self::poll) answered `NeedsWaker`: makes the timer
+    /// wake `waker` (a clone made outside the borrow or lock), or returns
+    /// `Ready` if it fired in the meantime. Either way hands back a waker
+    /// for the caller to drop where the heap is not borrowed or locked: the
+    /// one replaced, or `waker` itself when it was not needed.
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: Waker) -> (Poll<()>, Option<Waker>) {
+        let Some(slot) = self.slot_mut(key) else {
+            return (Poll::Ready(()), Some(waker));
+        };
+        match &mut slot.waker {
+            Some(current) => (Poll::Pending, Some(std::mem::replace(current, waker))),
+            None => {
+                // Fired: its heap entry is gone.
+                self.release(key.slot);
+                (Poll::Ready(()), Some(waker))
             }
         }
     }
@@ -230,6 +274,37 @@ impl TimerHeap {
         self.free.push(slot);
     }
 
+    /// The tie counter is about to wrap: renumbers the entries in the heap
+    /// 0..n in their (deadline, tie) order, dropping zombies, and continues
+    /// from n (see the module docs). O(n log n), once per 2^32 inserts.
+    fn renumber_ties(&mut self) {
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        let slots = &mut self.slots;
+        let free = &mut self.free;
+        entries.retain(|&Reverse((_, _, slot))| {
+            let entry = &mut slots[slot as usize];
+            if entry.seq != ZOMBIE {
+                return true;
+            }
+            entry.seq = FREE;
+            free.push(slot);
+            false
+        });
+        // Ties are unique since the last renumbering, so this is the firing
+        // order.
+        entries.sort_unstable_by_key(|&Reverse((deadline, tie, _))| (deadline, tie));
+        // 2^32 - 1 pending timers would take over 160 GiB.
+        let n = u32::try_from(entries.len())
+            .ok()
+            .filter(|&n| n < u32::MAX)
+            .expect("fewer than 2^32 - 1 pending timers");
+        for (tie, Reverse((_, entry_tie, _))) in (0..n).zip(entries.iter_mut()) {
+            *entry_tie = tie;
+        }
+        self.next_tie = n;
+        self.heap = BinaryHeap::from(entries);
+    }
+
     /// Drops the entries of zombies once they outnumber the waiting timers,
     /// so that a `timeout` that usually completes early doesn't grow the heap.
     fn compact_if_sparse(&mut self) {
@@ -263,9 +338,9 @@ mod tests {
         assert_eq!(heap.next_deadline(), Some(t0 + Duration::from_millis(1)));
         let mut wakers = Vec::new();
         assert_eq!(heap.fire_due(t0 + Duration::from_millis(1), &mut wakers), 2);
-        assert!(heap.poll(first, Waker::noop()).0.is_ready());
-        assert!(heap.poll(tie, Waker::noop()).0.is_ready());
-        assert!(heap.poll(later, Waker::noop()).0.is_pending());
+        assert_eq!(heap.poll(first, Waker::noop()), TimerPoll::Ready);
+        assert_eq!(heap.poll(tie, Waker::noop()), TimerPoll::Ready);
+        assert_ne!(heap.poll(later, Waker::noop()), TimerPoll::Ready);
         assert_eq!(heap.len(), 1);
     }
 
@@ -282,7 +357,7 @@ mod tests {
         let mut fired = Vec::new();
         heap.fire_due(at, &mut fired);
         for key in &keys {
-            assert!(heap.poll(*key, Waker::noop()).0.is_ready());
+            assert_eq!(heap.poll(*key, Waker::noop()), TimerPoll::Ready);
         }
         for waker in &wakers {
             heap.insert(at, waker.clone());
@@ -291,6 +366,69 @@ mod tests {
         assert_eq!(heap.fire_due(at, &mut fired), 100);
         fired.into_iter().for_each(Waker::wake);
         assert_eq!(*woken.lock().unwrap(), (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn equal_deadlines_fire_first_in_first_out_across_the_tie_wrap() {
+        let mut heap = TimerHeap::default();
+        let at = Instant::now() + Duration::from_millis(5);
+        let later = at + Duration::from_millis(1);
+        let (wakers, woken) = recording_wakers(12);
+        // As after ~4.29e9 inserts: four ties left before the counter wraps.
+        heap.next_tie = u32::MAX - 4;
+        let mut keys = Vec::new();
+        for (i, waker) in wakers.iter().enumerate() {
+            let deadline = if i % 3 == 2 { later } else { at };
+            keys.push(heap.insert(deadline, waker.clone()));
+            if i == 1 {
+                // A zombie from before the wrap.
+                assert!(heap.cancel(keys[1]).is_some());
+            }
+        }
+        // A zombie from after the wrap.
+        assert!(heap.cancel(keys[7]).is_some());
+        let (next_tie, entries) = (heap.next_tie, heap.heap.len());
+        assert_eq!(heap.len(), 10);
+        assert_eq!(heap.next_deadline(), Some(at));
+        let mut fired = Vec::new();
+        assert_eq!(heap.fire_due(later, &mut fired), 10);
+        fired.into_iter().for_each(Waker::wake);
+        // Deadline first, then registration order; cancelled ones never.
+        assert_eq!(*woken.lock().unwrap(), vec![0, 3, 4, 6, 9, 10, 2, 5, 8, 11]);
+        assert!(next_tie < 100, "the ties were renumbered");
+        assert_eq!(
+            entries, 11,
+            "the renumbering dropped the entry of the zombie from before it"
+        );
+        for (i, key) in keys.iter().enumerate() {
+            if i != 1 && i != 7 {
+                assert_eq!(heap.poll(*key, Waker::noop()), TimerPoll::Ready);
+            }
+        }
+    }
+
+    #[test]
+    fn another_waker_is_stored_by_set_waker() {
+        let mut heap = TimerHeap::default();
+        let t0 = Instant::now();
+        let (wakers, woken) = recording_wakers(2);
+        let key = heap.insert(t0 + Duration::from_secs(1), wakers[0].clone());
+        assert_eq!(heap.poll(key, &wakers[0]), TimerPoll::Pending);
+        assert_eq!(heap.poll(key, &wakers[1]), TimerPoll::NeedsWaker);
+        let (poll, replaced) = heap.set_waker(key, wakers[1].clone());
+        assert!(poll.is_pending());
+        assert!(replaced.is_some_and(|w| w.will_wake(&wakers[0])));
+        assert_eq!(heap.poll(key, &wakers[1]), TimerPoll::Pending);
+        let mut fired = Vec::new();
+        assert_eq!(heap.fire_due(t0 + Duration::from_secs(1), &mut fired), 1);
+        fired.into_iter().for_each(Waker::wake);
+        assert_eq!(*woken.lock().unwrap(), vec![1]);
+        // Fired before the new waker came: it is handed back, unused.
+        let (poll, unused) = heap.set_waker(key, wakers[0].clone());
+        assert!(poll.is_ready());
+        assert!(unused.is_some_and(|w| w.will_wake(&wakers[0])));
+        assert_eq!(heap.len(), 0);
+        assert_eq!(heap.free.len(), 1, "the fired timer's slot is free");
     }
 
     #[test]
@@ -331,13 +469,13 @@ mod tests {
         let late = heap.insert(t0 + Duration::from_secs(10), Waker::noop().clone());
         let mut wakers = Vec::new();
         assert_eq!(heap.fire_due(t0 + Duration::from_secs(2), &mut wakers), 0);
-        assert!(heap.poll(late, Waker::noop()).0.is_pending());
+        assert_ne!(heap.poll(late, Waker::noop()), TimerPoll::Ready);
         assert_eq!(heap.next_deadline(), Some(t0 + Duration::from_secs(10)));
         // The zombie's entry was popped: its slot is reused now.
         let again = heap.insert(t0 + Duration::from_secs(3), Waker::noop().clone());
         assert_eq!(again.slot, early.slot);
         assert_eq!(heap.fire_due(t0 + Duration::from_secs(3), &mut wakers), 1);
-        assert!(heap.poll(late, Waker::noop()).0.is_pending());
+        assert_ne!(heap.poll(late, Waker::noop()), TimerPoll::Ready);
     }
 
     #[test]
@@ -369,7 +507,7 @@ mod tests {
         assert_ne!(old, new);
         assert!(heap.cancel(old).is_none());
         assert_eq!(heap.len(), 1);
-        assert!(heap.poll(new, Waker::noop()).0.is_pending());
+        assert_ne!(heap.poll(new, Waker::noop()), TimerPoll::Ready);
     }
 
     /// Wakers that record their index when woken.

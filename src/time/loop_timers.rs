@@ -15,6 +15,11 @@
 //!
 //! A store is opened by the engine on its loop thread and closed by its
 //! shutdown, which fires (hands back) every waiting timer.
+//!
+//! No waker code runs while the store is borrowed: a hand-written waker's
+//! clone or drop may do anything, such as drop another `Delay` of the loop,
+//! which needs the store again. Wakers are cloned before the borrow and
+//! dropped after it.
 
 use std::cell::RefCell;
 use std::sync::Mutex;
@@ -22,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use super::heap::{TimerHeap, TimerKey};
+use super::heap::{TimerHeap, TimerKey, TimerPoll};
 use super::service::Until;
 
 thread_local! {
@@ -92,29 +97,56 @@ impl LoopTimers {
 
     /// Registers a timer; `None` off the loop's thread or once closed.
     pub(crate) fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
-        self.with_store(|store| store.heap.insert(deadline, waker.clone()))
+        // Cloning may run user code that needs the store: not while borrowed.
+        let mut waker = Some(waker.clone());
+        let key = self.with_store(|store| store.heap.insert(deadline, take(&mut waker)));
+        // Unused when there was no store: dropped after the borrow.
+        drop(waker);
+        key
     }
 
     /// Registers a timer unless `deadline` is at or before the time the loop
     /// last fired its timers (one store lookup, no clock read); `Unreachable`
     /// off the loop's thread or once closed.
     pub(crate) fn insert_until(&self, deadline: Instant, waker: &Waker) -> Until {
-        self.with_store(|store| {
-            if deadline <= store.recent_now {
-                Until::Passed
-            } else {
-                Until::Waiting(store.heap.insert(deadline, waker.clone()))
-            }
-        })
-        .unwrap_or(Until::Unreachable)
+        // Cloning may run user code that needs the store: not while borrowed
+        // (a passed deadline then drops the clone unused, after the borrow).
+        let mut waker = Some(waker.clone());
+        let until = self
+            .with_store(|store| {
+                if deadline <= store.recent_now {
+                    Until::Passed
+                } else {
+                    Until::Waiting(store.heap.insert(deadline, take(&mut waker)))
+                }
+            })
+            .unwrap_or(Until::Unreachable);
+        drop(waker);
+        until
     }
 
     /// Polls a timer; `None` off the loop's thread or once closed.
     pub(crate) fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
-        let (poll, replaced) = self.with_store(|store| store.heap.poll(key, waker))?;
-        // Dropping a task's last waker may schedule it: not while borrowed.
-        drop(replaced);
-        Some(poll)
+        match self.with_store(|store| store.heap.poll(key, waker))? {
+            TimerPoll::Ready => Some(Poll::Ready(())),
+            TimerPoll::Pending => Some(Poll::Pending),
+            TimerPoll::NeedsWaker => {
+                // Cloning may run user code that needs the store: not while
+                // borrowed.
+                let mut waker = Some(waker.clone());
+                // `None` if the store closed meanwhile (the clone shut the
+                // host down): the caller moves the deadline elsewhere.
+                let poll = self.with_store(|store| {
+                    let (poll, dropped) = store.heap.set_waker(key, take(&mut waker));
+                    waker = dropped;
+                    poll
+                });
+                // The replaced (or unused) waker: dropping a task's last
+                // waker may schedule it, not while borrowed.
+                drop(waker);
+                poll
+            }
+        }
     }
 
     /// Forgets a timer: at once on the loop's thread, else when the loop
@@ -184,6 +216,13 @@ impl LoopTimers {
         self.has_remote.store(false, Ordering::Relaxed);
         std::mem::take(&mut *remote)
     }
+}
+
+/// The waker cloned before a store borrow, moved into the store inside it.
+fn take(waker: &mut Option<Waker>) -> Waker {
+    waker
+        .take()
+        .expect("a waker is cloned for each store access")
 }
 
 /// Cancels `keys` in `heap`, handing their wakers to `dropped`: dropping a

@@ -7,7 +7,8 @@ use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use super::heap::{TimerHeap, TimerKey};
+use super::heap::{TimerHeap, TimerKey, TimerPoll};
+use crate::panic::wake_reporting_panics;
 
 /// A clock with timers: implemented by host engines (see
 /// [`LoopTimers`](super::loop_timers::LoopTimers)), the fallback thread and
@@ -105,8 +106,15 @@ fn same(a: &Arc<dyn TimerService>, b: &Arc<dyn TimerService>) -> bool {
 static FALLBACK: LazyLock<Arc<dyn TimerService>> =
     LazyLock::new(|| Arc::new(FallbackTimers::start()));
 
+/// The name of the fallback timer thread, and of its timers in panic reports.
+const FALLBACK_NAME: &str = "dispatchers-timer";
+
 /// The shared `dispatchers-timer` thread, for delays polled off any host loop
 /// (pool threads, `block_on`, Unconfined).
+///
+/// Wakers are user code (a hand-written waker's clone, wake and drop may do
+/// anything, including touch these timers): none runs while the heap is
+/// locked, and a panicking `wake` is reported and does not stop the thread.
 struct FallbackTimers {
     shared: Arc<FallbackShared>,
 }
@@ -124,7 +132,7 @@ impl FallbackTimers {
         });
         let thread_shared = shared.clone();
         std::thread::Builder::new()
-            .name("dispatchers-timer".into())
+            .name(FALLBACK_NAME.into())
             .spawn(move || thread_shared.run())
             .expect("dispatchers: cannot start the fallback timer thread");
         FallbackTimers { shared }
@@ -140,7 +148,9 @@ impl FallbackShared {
             if !wakers.is_empty() {
                 drop(heap);
                 for waker in wakers.drain(..) {
-                    waker.wake();
+                    // A panic here would end the thread, and every fallback
+                    // timer of the process with it.
+                    wake_reporting_panics(waker, FALLBACK_NAME);
                 }
                 heap = self.lock();
                 continue;
@@ -165,9 +175,12 @@ impl TimerService for FallbackTimers {
     }
 
     fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
+        // Cloning may run user code that touches these timers: not under the
+        // lock.
+        let waker = waker.clone();
         let mut heap = self.shared.lock();
         let earlier = heap.next_deadline().is_none_or(|next| deadline < next);
-        let key = heap.insert(deadline, waker.clone());
+        let key = heap.insert(deadline, waker);
         drop(heap);
         if earlier {
             self.shared.changed.notify_one();
@@ -176,10 +189,21 @@ impl TimerService for FallbackTimers {
     }
 
     fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
-        let (poll, replaced) = self.shared.lock().poll(key, waker);
-        // Dropping a task's last waker may schedule it: never under the lock.
-        drop(replaced);
-        Some(poll)
+        let polled = self.shared.lock().poll(key, waker);
+        match polled {
+            TimerPoll::Ready => Some(Poll::Ready(())),
+            TimerPoll::Pending => Some(Poll::Pending),
+            TimerPoll::NeedsWaker => {
+                // Cloning may run user code that touches these timers: not
+                // under the lock.
+                let waker = waker.clone();
+                let (poll, dropped) = self.shared.lock().set_waker(key, waker);
+                // Dropping a task's last waker may schedule it: never under
+                // the lock.
+                drop(dropped);
+                Some(poll)
+            }
+        }
     }
 
     fn cancel(&self, key: TimerKey) {

@@ -46,32 +46,55 @@ impl TimerService for Scheduler {
     fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
         let time = deadline.saturating_duration_since(self.origin);
         let (background, owner) = Attribution::current();
+        // Cloned before the lock: a waker's clone is user code, which may
+        // drop another delay (and take the lock).
+        let waker = waker.clone();
         let mut state = self.lock();
         let key = state.next_key(time);
         // A closed scheduler registers nothing: the key then polls ready.
-        if matches!(state.life, Life::Open) {
+        let unused = if matches!(state.life, Life::Open) {
             state.timers.insert(key.1, time);
             state.insert(
                 key,
                 Event::Timer {
-                    waker: waker.clone(),
+                    waker,
                     background,
                     owner,
                 },
             );
-        }
+            None
+        } else {
+            Some(waker)
+        };
+        drop(state);
+        drop(unused);
         Some(TimerKey::from_seq(key.1))
     }
 
     fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
+        let stored = |state: &mut super::State| {
+            let time = *state.timers.get(&key.seq())?;
+            match state.events.get_mut(&(time, key.seq())) {
+                Some(Event::Timer { waker: current, .. }) => Some(current.will_wake(waker)),
+                _ => Some(true),
+            }
+        };
+        let Some(same) = stored(&mut self.lock()) else {
+            return Some(Poll::Ready(()));
+        };
+        if same {
+            return Some(Poll::Pending);
+        }
+        // Cloned outside the lock (user code, see `insert`); the timer may
+        // have fired meanwhile.
+        let waker = waker.clone();
         let mut state = self.lock();
         let Some(&time) = state.timers.get(&key.seq()) else {
+            drop(state);
             return Some(Poll::Ready(()));
         };
         let replaced = match state.events.get_mut(&(time, key.seq())) {
-            Some(Event::Timer { waker: current, .. }) if !current.will_wake(waker) => {
-                Some(std::mem::replace(current, waker.clone()))
-            }
+            Some(Event::Timer { waker: current, .. }) => Some(std::mem::replace(current, waker)),
             _ => None,
         };
         drop(state);
