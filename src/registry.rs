@@ -176,7 +176,10 @@ pub(crate) fn select_global() -> MainDispatcher {
     let factories = {
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         registry.selected = Some(String::from("<selecting>"));
-        registry.factories.clone()
+        // Registration is closed from here on: the factories are not needed
+        // after the selection, and dropping them drops what they hold (the
+        // dispatcher of a host that was not selected, its waker's fd...).
+        std::mem::take(&mut registry.factories)
     };
     SELECTING.with(|s| s.set(true));
     let main = select(factories);

@@ -4,6 +4,7 @@
 
 use std::error::Error;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dispatchers::{
     Dispatchers, HostFactory, LoopHost, MainDispatcher, MainDispatcherFactory, RegisterError,
@@ -29,6 +30,28 @@ impl MainDispatcherFactory for Unavailable {
     }
 }
 
+/// A factory that is never selected and says when it is dropped.
+struct NeverSelected(Arc<AtomicBool>);
+
+impl MainDispatcherFactory for NeverSelected {
+    fn load_priority(&self) -> i32 {
+        -1
+    }
+
+    fn create_dispatcher(
+        &self,
+        _all: &[Arc<dyn MainDispatcherFactory>],
+    ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
+        Err("never tried: a higher priority works".into())
+    }
+}
+
+impl Drop for NeverSelected {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[test]
 fn selection_overrides_and_late_registration() {
     let low = LoopHost::new("low");
@@ -51,8 +74,15 @@ fn selection_overrides_and_late_registration() {
         assert!(main.is_closed());
     }
 
+    let never_selected_dropped = Arc::new(AtomicBool::new(false));
+    register_main_factory(Arc::new(NeverSelected(never_selected_dropped.clone()))).unwrap();
+
     let main = Dispatchers::main();
     assert!(!main.is_missing());
+    assert!(
+        never_selected_dropped.load(Ordering::SeqCst),
+        "the registry lets go of its factories once Main is selected"
+    );
     assert_eq!(main.name(), "tied");
     assert_eq!(
         Dispatchers::main().dispatcher(),
