@@ -171,7 +171,9 @@ impl TestDispatcher {
     /// and timer due *strictly before* the target, in (time, sequence) order;
     /// then sets the clock to the target. What is due exactly at the target
     /// has not run yet: [`run_current`](Self::run_current) runs it (as
-    /// kotlinx's `advanceTimeBy`). Background work runs too.
+    /// kotlinx's `advanceTimeBy`). Background work runs too. A target too
+    /// far for an `Instant` (`Duration::MAX`, say) stops the clock at about
+    /// 34,800 years.
     ///
     /// # Panics
     ///
@@ -180,7 +182,9 @@ impl TestDispatcher {
     pub fn advance_time_by(&self, duration: Duration) {
         self.scheduler.assert_owner("advance_time_by");
         let _clock = self.scheduler.bind_clock();
-        let target = self.current_time().saturating_add(duration);
+        let target = self
+            .scheduler
+            .representable(self.current_time().saturating_add(duration));
         while self.scheduler.run_next(Until::Before(target)) {}
         self.scheduler.set_time_at_least(target);
     }
@@ -191,8 +195,10 @@ impl TestDispatcher {
     /// count: an endless background ticker doesn't keep this running).
     ///
     /// A foreground loop that never ends (`loop { delay(..).await }`) keeps
-    /// it running forever; [`run_test`](super::run_test) bounds it with its
-    /// timeout.
+    /// it running forever. [`run_test`](super::run_test)'s own driving is
+    /// bounded by its timeout, but a call to this method from inside the test
+    /// body is not (the timeout is checked between the driver's steps, and
+    /// this call is one step), as with kotlinx's `advanceUntilIdle`.
     ///
     /// # Panics
     ///

@@ -48,6 +48,11 @@ type EventKey = (Duration, u64);
 /// destructors that keep scheduling new work.
 const MAX_CANCEL_ROUNDS: usize = 10_000;
 
+/// Where `advance_time_by` stops the virtual clock when the target is beyond
+/// what an `Instant` (origin + time) can hold (2^40 s, about 34,800 years),
+/// so that the clock as a `Duration` and as an `Instant` agree.
+pub(crate) const LAST_TIME: Duration = Duration::from_secs(1 << 40);
+
 /// Which events a call of [`Scheduler::run_next`] may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Until {
@@ -199,13 +204,13 @@ impl Scheduler {
         self.lock().timers.len()
     }
 
-    /// Queues `runnable` (see the module docs).
     /// Whether the scheduler rejects what is dispatched to it (its scope
     /// ended).
     pub(crate) fn is_closed(&self) -> bool {
         !matches!(self.lock().life, Life::Open)
     }
 
+    /// Queues `runnable` (see the module docs).
     pub(crate) fn enqueue(&self, runnable: Runnable, background: bool) {
         let owner = self.is_owner_thread();
         let mut state = self.lock();
@@ -344,6 +349,15 @@ impl Scheduler {
     }
 
     /// Moves the clock to `time` unless it is already later.
+    /// `time`, or [`LAST_TIME`] (at least `now`) when the clock could not
+    /// show `time` as an `Instant`.
+    pub(crate) fn representable(&self, time: Duration) -> Duration {
+        if self.origin.checked_add(time).is_some() {
+            return time;
+        }
+        LAST_TIME.max(self.lock().now)
+    }
+
     pub(crate) fn set_time_at_least(&self, time: Duration) {
         let mut state = self.lock();
         state.now = state.now.max(time);

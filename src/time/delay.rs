@@ -13,7 +13,9 @@ use super::service::{self, TimerService, Until};
 
 /// Completes after `duration`, measured on the timers of the thread that first
 /// polls it (see the [module docs](crate::time)); on a test dispatcher, in
-/// virtual time. A zero duration completes at once.
+/// virtual time. A zero duration completes at once. A duration too long for
+/// an [`Instant`] (such as `Duration::MAX`) never completes, as kotlinx's
+/// `delay(Long.MAX_VALUE)`: `timeout(Duration::MAX, ..)` means no timeout.
 ///
 /// ```
 /// # use dispatchers::{delay, block_on};
@@ -51,6 +53,8 @@ enum Target {
     /// Resolved against the timers' clock on first poll.
     After(Duration),
     At(Instant),
+    /// A duration too long for an `Instant`: never completes.
+    Never,
 }
 
 impl Future for Delay {
@@ -77,9 +81,11 @@ impl Future for Delay {
         let deadline = match self.target {
             Target::After(duration) => {
                 let now = timers.now();
-                let deadline = now
-                    .checked_add(duration)
-                    .unwrap_or(now + Duration::from_secs(86400 * 365 * 30));
+                let Some(deadline) = now.checked_add(duration) else {
+                    // Beyond what an `Instant` can hold: never.
+                    self.target = Target::Never;
+                    return Poll::Pending;
+                };
                 self.target = Target::At(deadline);
                 if deadline <= now {
                     return Poll::Ready(());
@@ -87,6 +93,7 @@ impl Future for Delay {
                 deadline
             }
             Target::At(deadline) => deadline,
+            Target::Never => return Poll::Pending,
         };
         match register(timers, deadline, cx) {
             Some(registration) => {

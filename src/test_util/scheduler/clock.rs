@@ -43,6 +43,18 @@ impl TimerService for Scheduler {
         self.instant_at(now)
     }
 
+    /// A closed scheduler fires nothing more: a `Delay` on it moves its
+    /// deadline to other timers instead of completing early.
+    fn is_open(&self) -> bool {
+        matches!(self.lock().life, Life::Open)
+    }
+
+    /// Inside a `block_on` (which blocks the test thread, so virtual time
+    /// cannot move) a `delay` waits on the real fallback timers.
+    fn serves_current_poll(&self) -> bool {
+        !crate::block_on::is_blocking()
+    }
+
     fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
         let time = deadline.saturating_duration_since(self.origin);
         let (background, owner) = Attribution::current();

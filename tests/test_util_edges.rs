@@ -1,0 +1,107 @@
+//! The virtual clock at its edges: `block_on` on the test thread, a closed
+//! scheduler, the far end of time, and `Duration::MAX` as "never".
+#![cfg(feature = "test-util")]
+
+use std::future::pending;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use dispatchers::test_util::{TestConfig, TestDispatcher, run_test, run_test_with};
+use dispatchers::{Dispatchers, block_on, delay, spawn_on_main, timeout};
+
+/// Runs `f` on a thread of its own and fails if it does not finish within
+/// 30 s (a hang is the failure these tests look for).
+fn finishes(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(outcome.is_ok());
+    });
+    let finished = rx.recv_timeout(Duration::from_secs(30));
+    assert_eq!(finished, Ok(true), "hung or panicked");
+}
+
+#[test]
+fn block_on_a_delay_on_the_test_thread_waits_in_real_time() {
+    finishes(|| {
+        run_test_with(
+            TestConfig::new().timeout(Duration::from_secs(20)),
+            |_scope| async {
+                // Virtual time cannot move while block_on blocks the thread.
+                block_on(delay(Duration::from_millis(10)));
+            },
+        );
+    });
+    finishes(|| {
+        let test = TestDispatcher::new();
+        let _guard = test.install();
+        let outcome = block_on(timeout(Duration::from_millis(10), pending::<()>()));
+        assert!(outcome.is_err());
+        assert_eq!(test.current_time(), Duration::ZERO);
+    });
+}
+
+#[test]
+fn a_virtual_delay_never_completes_early_when_its_scheduler_shuts_down() {
+    let after_delay = Arc::new(AtomicBool::new(false));
+    let flag = after_delay.clone();
+    let test = TestDispatcher::new();
+    let _guard = test.install();
+    // Not a task of the test dispatcher, but its delay is on the virtual
+    // clock.
+    Dispatchers::unconfined()
+        .spawn(async move {
+            delay(Duration::from_secs(3600)).await;
+            flag.store(true, Ordering::SeqCst);
+        })
+        .detach();
+    test.shutdown();
+    assert_eq!(test.current_time(), Duration::ZERO);
+    assert!(
+        !after_delay.load(Ordering::SeqCst),
+        "delay(1h) completed though virtual time never moved"
+    );
+}
+
+#[test]
+fn the_clock_stops_where_it_still_agrees_with_itself() {
+    run_test(|scope| async move {
+        scope.advance_time_by(Duration::MAX);
+        let far = scope.current_time();
+        assert!(far >= Duration::from_secs(1 << 40), "{far:?}");
+        let task = spawn_on_main(async { delay(Duration::from_secs(3600)).await });
+        scope.run_current();
+        assert!(!task.is_finished(), "no virtual time passed");
+        scope.advance_time_by(Duration::from_secs(3600));
+        scope.run_current();
+        assert!(task.is_finished());
+    });
+}
+
+#[test]
+fn duration_max_is_never() {
+    run_test(|scope| async move {
+        let forever = spawn_on_main(async { delay(Duration::MAX).await });
+        let no_timeout = spawn_on_main(timeout(Duration::MAX, async {
+            delay(Duration::from_secs(5)).await;
+            7
+        }));
+        scope.advance_until_idle();
+        assert_eq!(no_timeout.await.unwrap(), Ok(7));
+        assert!(!forever.is_finished(), "at {:?}", scope.current_time());
+        assert_eq!(scope.current_time(), Duration::from_secs(5));
+        drop(forever);
+    });
+    // The same on real timers: never registered, never ready.
+    let mut never = Box::pin(delay(Duration::MAX));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    assert!(never.as_mut().poll(&mut cx).is_pending());
+    assert!(never.as_mut().poll(&mut cx).is_pending());
+    assert_eq!(
+        block_on(timeout(Duration::MAX, async { 3 })),
+        Ok(3),
+        "a ready future beats no timeout"
+    );
+}
