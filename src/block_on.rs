@@ -105,6 +105,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
+        // Inside a cancellation (a destructor that blocks), what it waits for
+        // may be a cancellation queued behind it on this thread.
+        crate::task::run_queued_cancellations();
         parker.park(None);
     }
 }

@@ -177,15 +177,38 @@ pub(crate) fn select_global() -> MainDispatcher {
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         registry.selected = Some(String::from("<selecting>"));
         // Registration is closed from here on: the factories are not needed
-        // after the selection, and dropping them drops what they hold (the
-        // dispatcher of a host that was not selected, its waker's fd...).
+        // after the selection, and dropping them (below) drops what they
+        // hold (the dispatcher of a host that was not selected, its waker's
+        // fd...).
         std::mem::take(&mut registry.factories)
     };
-    SELECTING.with(|s| s.set(true));
-    let main = select(factories);
-    SELECTING.with(|s| s.set(false));
+    let main = {
+        let _selecting = Selecting::enter();
+        select(factories.clone())
+    };
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).selected = Some(main.name().to_owned());
+    // A factory's destructor is user code too: Main is chosen already, and
+    // reading it never panics.
+    if catch_unwind(AssertUnwindSafe(|| drop(factories))).is_err() {
+        eprintln!("dispatchers: a MainDispatcherFactory panicked when dropped after the selection");
+    }
     main
+}
+
+/// Sets [`SELECTING`] until dropped.
+struct Selecting;
+
+impl Selecting {
+    fn enter() -> Self {
+        SELECTING.with(|s| s.set(true));
+        Selecting
+    }
+}
+
+impl Drop for Selecting {
+    fn drop(&mut self) {
+        SELECTING.with(|s| s.set(false));
+    }
 }
 
 /// Calls into a factory, turning a panic into `fallback`'s value.

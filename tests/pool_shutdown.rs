@@ -175,3 +175,72 @@ fn a_chain_of_cancellations_does_not_grow_the_stack() {
         "every future dropped"
     );
 }
+
+/// Spawns a cleanup task on its (closed) dispatcher when dropped and waits
+/// for it: the task is rejected and must resolve as cancelled.
+struct WaitsForCleanup(Dispatcher, mpsc::Sender<bool>);
+
+impl Drop for WaitsForCleanup {
+    fn drop(&mut self) {
+        let cleanup = self.0.spawn_local(async {});
+        let cancelled = dispatchers::block_on(cleanup).is_err_and(|e| e.is_cancelled());
+        let _ = self.1.send(cancelled);
+    }
+}
+
+/// A chain as above, `depth` long, whose last future's destructor spawns on
+/// the closed pool and blocks until that task resolves: in place near the
+/// top of a chain, queued deep in it, the task's cancellation must still run
+/// while the destructor waits.
+fn a_destructor_that_waits_for_a_cancellation_returns(depth: usize) {
+    let pool = ThreadPool::new_single_thread("cleanup").unwrap();
+    let dispatcher = pool.dispatcher();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel();
+    let spawner = dispatcher.clone();
+    pool.spawn(async move {
+        let (first_tx, mut rx) = link();
+        for i in 0..depth {
+            let (tx, next_rx) = link();
+            let cleanup =
+                (i + 1 == depth).then(|| WaitsForCleanup(spawner.clone(), done_tx.clone()));
+            spawner
+                .spawn_local(async move {
+                    let _cleanup = cleanup;
+                    let _next = tx;
+                    rx.await;
+                })
+                .detach();
+            rx = next_rx;
+        }
+        drop(rx);
+        spawner
+            .spawn_local(async move {
+                let _first = first_tx;
+                ready_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+            })
+            .detach();
+    })
+    .detach();
+    ready_rx.recv().unwrap();
+    let shutdown = std::thread::spawn(move || pool.shutdown_timeout(Duration::from_secs(60)));
+    wait_closed(&dispatcher);
+    go_tx.send(()).unwrap();
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_secs(30)),
+        Ok(true),
+        "the destructor's wait for a rejected task never ended (depth {depth})"
+    );
+    assert!(shutdown.join().unwrap());
+}
+
+#[test]
+fn a_destructor_that_waits_for_a_cancellation_returns_at_any_depth() {
+    // 8: the destructor runs at the deepest in-place level, so the cleanup
+    // task's cancellation is queued behind it.
+    for depth in [1, 8, 50] {
+        a_destructor_that_waits_for_a_cancellation_returns(depth);
+    }
+}

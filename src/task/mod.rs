@@ -13,3 +13,4 @@ pub use builder::TaskBuilder;
 pub use join::{JoinError, Task};
 pub(crate) use live::LiveTasks;
 pub use runnable::Runnable;
+pub(crate) use runnable::run_queued_cancellations;
