@@ -44,6 +44,51 @@ fn run_pending_after_the_shutdown_runs_nothing_another_thread_dispatches() {
     assert_eq!(polled.load(Ordering::SeqCst), 0, "no future polled");
 }
 
+thread_local! {
+    /// The engine of this thread's loop, for a task that shuts it down.
+    static ENGINE: std::cell::RefCell<Option<std::rc::Rc<HostEngine>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[test]
+fn a_task_that_shuts_its_loop_down_ends_the_run_and_leaves_nothing_counted() {
+    let engine = std::rc::Rc::new(HostEngine::new("self-closing", || {}));
+    ENGINE.with(|e| *e.borrow_mut() = Some(engine.clone()));
+    let main = engine.dispatcher();
+    let polled = Arc::new(AtomicUsize::new(0));
+    // From another thread, so that they go through the shared queue and the
+    // wake gate's count.
+    let tasks = {
+        let (main, polled) = (main.clone(), polled.clone());
+        std::thread::spawn(move || {
+            let first = main.spawn(async {
+                ENGINE.with(|e| e.borrow().as_ref().unwrap().shutdown());
+            });
+            let rest: Vec<_> = (0..10)
+                .map(|_| {
+                    let polled = polled.clone();
+                    main.spawn(async move {
+                        polled.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            (first, rest)
+        })
+        .join()
+        .unwrap()
+    };
+    let report = engine.run_pending(Budget::unlimited());
+    assert_eq!(report.ran, 1, "only the task that shut the loop down ran");
+    assert!(!report.more_pending);
+    assert_eq!(polled.load(Ordering::SeqCst), 0);
+    assert!(format!("{engine:?}").contains("pending: 0"), "{engine:?}");
+    block_on(tasks.0).unwrap();
+    for task in tasks.1 {
+        assert!(block_on(task).unwrap_err().is_cancelled());
+    }
+    ENGINE.with(|e| e.borrow_mut().take());
+}
+
 #[test]
 fn block_on_a_delay_inside_a_loop_task_completes() {
     let (done_tx, done_rx) = mpsc::channel();

@@ -150,6 +150,8 @@ impl HostEngine {
             let mut exhausted = false;
             loop {
                 if self.is_shut_down() {
+                    // Keeps the closed gate's count right (its `Debug`).
+                    shared.gate.on_drained(taken);
                     report.ran = ran;
                     report.timers_fired = timers_fired;
                     return report;
