@@ -117,35 +117,29 @@ impl Future for Receiver {
     }
 }
 
-/// `!Send` tasks on a single-thread pool, each holding the sender that wakes
-/// the next. After the shutdown, the first wake cancels task 1 on the pool's
-/// thread; dropping it wakes task 2, which the closed pool rejects and which
-/// is cancelled in its turn, and so on. Nested, 1,000 of them overflowed a
-/// debug build's stack; this chain is 20 times longer.
-#[test]
-fn a_chain_of_cancellations_does_not_grow_the_stack() {
-    const CHAIN: usize = 20_000;
+/// Runs `depth` `!Send` tasks on a single-thread pool, each holding the
+/// sender that wakes the next and what `payload(i)` gives the `i`-th; then
+/// shuts the pool down and drops the first sender on the pool's thread, so
+/// that the first cancellation wakes the second task, which the closed pool
+/// rejects and cancels in its turn, and so on. Returns once the pool's thread
+/// exited.
+fn cancel_a_chain<P: 'static>(
+    depth: usize,
+    payload: impl Fn(usize, &Dispatcher) -> P + Send + 'static,
+) {
     let pool = ThreadPool::new_single_thread("chain").unwrap();
     let dispatcher = pool.dispatcher();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (ready_tx, ready_rx) = mpsc::channel::<()>();
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let counter = dropped.clone();
     let spawner = dispatcher.clone();
     pool.spawn(async move {
-        struct Counted(Arc<AtomicUsize>);
-        impl Drop for Counted {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
         let (first_tx, mut rx) = link();
-        for _ in 0..CHAIN {
+        for i in 0..depth {
             let (tx, next_rx) = link();
-            let counted = Counted(counter.clone());
+            let payload = payload(i, &spawner);
             spawner
                 .spawn_local(async move {
-                    let _counted = counted;
+                    let _payload = payload;
                     let _next = tx;
                     rx.await;
                 })
@@ -169,6 +163,25 @@ fn a_chain_of_cancellations_does_not_grow_the_stack() {
     // The blocker returns on the closed pool and drops sender 0.
     go_tx.send(()).unwrap();
     assert!(shutdown.join().unwrap(), "the pool's thread exited");
+}
+
+/// Counts drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Nested, 1,000 cancellations overflowed a debug build's stack; this chain
+/// is 20 times longer.
+#[test]
+fn a_chain_of_cancellations_does_not_grow_the_stack() {
+    const CHAIN: usize = 20_000;
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = dropped.clone();
+    cancel_a_chain(CHAIN, move |_, _| Counted(counter.clone()));
     assert_eq!(
         dropped.load(Ordering::SeqCst),
         CHAIN,
@@ -188,59 +201,22 @@ impl Drop for WaitsForCleanup {
     }
 }
 
-/// A chain as above, `depth` long, whose last future's destructor spawns on
-/// the closed pool and blocks until that task resolves: in place near the
-/// top of a chain, queued deep in it, the task's cancellation must still run
-/// while the destructor waits.
-fn a_destructor_that_waits_for_a_cancellation_returns(depth: usize) {
-    let pool = ThreadPool::new_single_thread("cleanup").unwrap();
-    let dispatcher = pool.dispatcher();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (ready_tx, ready_rx) = mpsc::channel::<()>();
-    let (done_tx, done_rx) = mpsc::channel();
-    let spawner = dispatcher.clone();
-    pool.spawn(async move {
-        let (first_tx, mut rx) = link();
-        for i in 0..depth {
-            let (tx, next_rx) = link();
-            let cleanup =
-                (i + 1 == depth).then(|| WaitsForCleanup(spawner.clone(), done_tx.clone()));
-            spawner
-                .spawn_local(async move {
-                    let _cleanup = cleanup;
-                    let _next = tx;
-                    rx.await;
-                })
-                .detach();
-            rx = next_rx;
-        }
-        drop(rx);
-        spawner
-            .spawn_local(async move {
-                let _first = first_tx;
-                ready_tx.send(()).unwrap();
-                go_rx.recv().unwrap();
-            })
-            .detach();
-    })
-    .detach();
-    ready_rx.recv().unwrap();
-    let shutdown = std::thread::spawn(move || pool.shutdown_timeout(Duration::from_secs(60)));
-    wait_closed(&dispatcher);
-    go_tx.send(()).unwrap();
-    assert_eq!(
-        done_rx.recv_timeout(Duration::from_secs(30)),
-        Ok(true),
-        "the destructor's wait for a rejected task never ended (depth {depth})"
-    );
-    assert!(shutdown.join().unwrap());
-}
-
+/// The last future of a chain spawns on the closed pool when dropped, and
+/// blocks until that task resolves: near the top of a chain its
+/// cancellation runs in place, deeper it is queued, and either way it must
+/// run while the destructor waits. At depth 8 the destructor runs at the
+/// deepest in-place level, so the cleanup task's cancellation is queued.
 #[test]
 fn a_destructor_that_waits_for_a_cancellation_returns_at_any_depth() {
-    // 8: the destructor runs at the deepest in-place level, so the cleanup
-    // task's cancellation is queued behind it.
     for depth in [1, 8, 50] {
-        a_destructor_that_waits_for_a_cancellation_returns(depth);
+        let (done_tx, done_rx) = mpsc::channel();
+        cancel_a_chain(depth, move |i, spawner| {
+            (i + 1 == depth).then(|| WaitsForCleanup(spawner.clone(), done_tx.clone()))
+        });
+        assert_eq!(
+            done_rx.recv_timeout(Duration::from_secs(30)),
+            Ok(true),
+            "the destructor's wait for a rejected task never ended (depth {depth})"
+        );
     }
 }
