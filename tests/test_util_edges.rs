@@ -1,5 +1,6 @@
 //! The virtual clock at its edges: `block_on` on the test thread, a closed
-//! scheduler, the far end of time, and `Duration::MAX` as "never".
+//! scheduler, the far end of time, `Duration::MAX` as "never", and which
+//! timers count as background work.
 #![cfg(feature = "test-util")]
 
 use std::future::pending;
@@ -8,7 +9,11 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use dispatchers::test_util::{TestConfig, TestDispatcher, run_test, run_test_with};
+
+#[path = "support/signal.rs"]
+mod signal;
 use dispatchers::{Dispatchers, block_on, delay, spawn_on_main, timeout};
+use signal::Signal;
 
 /// Runs `f` on a thread of its own and fails if it does not finish within
 /// 30 s (a hang is the failure these tests look for).
@@ -104,4 +109,48 @@ fn duration_max_is_never() {
         Ok(3),
         "a ready future beats no timeout"
     );
+}
+
+/// On both flavours: a foreground task (spawned by the code under test, not
+/// through the scope) woken by background work, on the unconfined flavour
+/// resumed in place inside that background run, still registers foreground
+/// timers, so `advance_until_idle` waits for them.
+#[test]
+fn a_foreground_task_resumed_by_background_work_keeps_foreground_timers() {
+    for unconfined in [false, true] {
+        let dispatcher = if unconfined {
+            TestDispatcher::unconfined()
+        } else {
+            TestDispatcher::new()
+        };
+        run_test_with(
+            TestConfig::new().dispatcher(dispatcher),
+            |scope| async move {
+                let signal = Signal::default();
+                let waiter = signal.clone();
+                let worker = spawn_on_main(async move {
+                    waiter.await;
+                    delay(Duration::from_secs(10)).await;
+                });
+                scope
+                    .background()
+                    .spawn(async move {
+                        delay(Duration::from_secs(1)).await;
+                        signal.send();
+                        pending::<()>().await;
+                    })
+                    .detach();
+                // Foreground work that takes the clock past the background
+                // delay (alone, background work does not move it).
+                let _keeper = spawn_on_main(delay(Duration::from_secs(5)));
+                scope.advance_until_idle();
+                assert!(
+                    worker.is_finished(),
+                    "advance_until_idle returned at {:?} with foreground work pending",
+                    scope.current_time()
+                );
+                assert_eq!(scope.current_time(), Duration::from_secs(11));
+            },
+        );
+    }
 }

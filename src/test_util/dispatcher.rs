@@ -100,6 +100,9 @@ impl TestDispatcher {
         };
         let main = MainDispatcher::new(dispatch(false));
         let background = dispatch(true);
+        scheduler.add_flavour(main.id(), false);
+        scheduler.add_flavour(main.immediate().id(), false);
+        scheduler.add_flavour(background.id(), true);
         TestDispatcher {
             scheduler,
             main,

@@ -22,8 +22,12 @@
 //!
 //! Each event is foreground or background (work of `TestScope::background`):
 //! "idle" means no foreground event is left, so an endless background ticker
-//! doesn't keep `advance_until_idle` busy. A timer is background when it is
-//! registered while background work runs on this thread (see [`Attribution`]).
+//! doesn't keep `advance_until_idle` busy. A timer registered by a task of
+//! one of this scheduler's dispatchers is background when that dispatcher
+//! is a background one; otherwise (a task of another dispatcher) when it is
+//! registered while background work runs on this thread (see
+//! [`Attribution`]). So a foreground task that background work resumes in
+//! place (the unconfined flavour) keeps foreground timers.
 
 mod clock;
 
@@ -119,6 +123,10 @@ struct State {
     /// turn reserved by `reserve_turn`.
     firing: Option<(EventKey, Turn)>,
     life: Life,
+    /// The ids of the dispatchers on this scheduler, with whether each is a
+    /// background one: a timer registered by one of their tasks is
+    /// attributed by it (see the module docs).
+    flavours: Vec<(usize, bool)>,
 }
 
 impl State {
@@ -166,6 +174,7 @@ impl Scheduler {
                 foreground: 0,
                 firing: None,
                 life: Life::Open,
+                flavours: Vec::new(),
             }),
         })
     }
@@ -202,6 +211,12 @@ impl Scheduler {
     /// How many timers are waiting.
     pub(crate) fn pending_timers(&self) -> usize {
         self.lock().timers.len()
+    }
+
+    /// Records that `dispatcher_id` dispatches onto this scheduler, as
+    /// background work or not.
+    pub(crate) fn add_flavour(&self, dispatcher_id: usize, background: bool) {
+        self.lock().flavours.push((dispatcher_id, background));
     }
 
     /// Whether the scheduler rejects what is dispatched to it (its scope

@@ -57,11 +57,21 @@ impl TimerService for Scheduler {
 
     fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
         let time = deadline.saturating_duration_since(self.origin);
-        let (background, owner) = Attribution::current();
+        let (attributed, owner) = Attribution::current();
+        // The dispatcher of the task being polled, when it is one of this
+        // scheduler's, says whether the timer is background work; the run
+        // being attributed may be another task's (an in-place resume on
+        // the unconfined flavour).
+        let current = crate::context::current_id();
         // Cloned before the lock: a waker's clone is user code, which may
         // drop another delay (and take the lock).
         let waker = waker.clone();
         let mut state = self.lock();
+        let background = state
+            .flavours
+            .iter()
+            .find(|&&(id, _)| id == current)
+            .map_or(attributed, |&(_, background)| background);
         let key = state.next_key(time);
         // A closed scheduler registers nothing: the key then polls ready.
         let unused = if matches!(state.life, Life::Open) {
