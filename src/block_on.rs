@@ -89,7 +89,10 @@ impl Wake for ThreadWaker {
 /// loop's thread blocks that loop, so a future that waits for a task on Main
 /// never completes there. Use it in `main`, tests, and threads of your own.
 /// A `delay` polled inside it waits on the fallback timer thread, even on a
-/// loop's thread (whose own timers cannot fire while it blocks).
+/// loop's thread (whose own timers cannot fire while it blocks). Called
+/// inside an in-place run (an `Unconfined` or `Main.immediate` task), it
+/// runs the in-place runs queued behind that one while it waits, as
+/// kotlinx's `runBlocking` runs the thread's event loop.
 ///
 /// ```
 /// # use dispatchers::block_on;
@@ -105,8 +108,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
-        // Inside a cancellation (a destructor that blocks), what it waits for
-        // may be a cancellation queued behind it on this thread.
+        // Inside an in-place run or a cancellation (a destructor that
+        // blocks), what it waits for may be queued behind it on this thread.
+        crate::unconfined::run_queued_in_place();
         crate::task::run_queued_cancellations();
         parker.park(None);
     }

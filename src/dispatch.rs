@@ -211,6 +211,13 @@ impl Dispatcher {
     pub(crate) fn id(&self) -> usize {
         Arc::as_ptr(&self.inner).cast::<()>() as usize
     }
+
+    /// A weak handle: while it lives, no other dispatcher gets this one's
+    /// [`id`](Self::id), even after this one is dropped.
+    #[cfg(feature = "test-util")]
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<dyn Dispatch> {
+        Arc::downgrade(&self.inner)
+    }
 }
 
 impl PartialEq for Dispatcher {

@@ -138,7 +138,9 @@ impl Dispatchers {
         if registry::is_selecting() {
             return registry::reentrant_main();
         }
-        SELECTED.get_or_init(registry::select_global).clone()
+        let main = SELECTED.get_or_init(registry::select_global).clone();
+        registry::drop_retired_factories();
+        main
     }
 
     /// Overrides Main for the whole process until [`reset_main`](Self::reset_main);

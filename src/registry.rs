@@ -123,11 +123,14 @@ struct Registry {
     factories: Vec<Arc<dyn MainDispatcherFactory>>,
     /// `Some(name of what backs Main)` once selected.
     selected: Option<String>,
+    /// The factories, after the selection, until they are dropped.
+    retired: Vec<Arc<dyn MainDispatcherFactory>>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     factories: Vec::new(),
     selected: None,
+    retired: Vec::new(),
 });
 
 /// Registers a source of the Main dispatcher. Call it at start-up, before the
@@ -177,22 +180,31 @@ pub(crate) fn select_global() -> MainDispatcher {
         let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         registry.selected = Some(String::from("<selecting>"));
         // Registration is closed from here on: the factories are not needed
-        // after the selection, and dropping them (below) drops what they
-        // hold (the dispatcher of a host that was not selected, its waker's
-        // fd...).
+        // after the selection, and dropping them (once Main is stored) drops
+        // what they hold (the dispatcher of a host that was not selected,
+        // its waker's fd...).
         std::mem::take(&mut registry.factories)
     };
     let main = {
         let _selecting = Selecting::enter();
         select(factories.clone())
     };
-    REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).selected = Some(main.name().to_owned());
-    // A factory's destructor is user code too: Main is chosen already, and
-    // reading it never panics.
-    if catch_unwind(AssertUnwindSafe(|| drop(factories))).is_err() {
+    let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    registry.selected = Some(main.name().to_owned());
+    // Dropped once Main is stored (`drop_retired_factories`): a factory's
+    // destructor is user code, which may read Main.
+    registry.retired = factories;
+    main
+}
+
+/// Drops the factories the selection let go of, once Main is stored (see
+/// [`select_global`]); a destructor's panic is caught, since reading Main
+/// never panics.
+pub(crate) fn drop_retired_factories() {
+    let retired = std::mem::take(&mut REGISTRY.lock().unwrap_or_else(|e| e.into_inner()).retired);
+    if catch_unwind(AssertUnwindSafe(|| drop(retired))).is_err() {
         eprintln!("dispatchers: a MainDispatcherFactory panicked when dropped after the selection");
     }
-    main
 }
 
 /// Sets [`SELECTING`] until dropped.

@@ -58,6 +58,26 @@ pub(crate) fn run_in_place(runnable: Runnable) {
     }
 }
 
+/// Inside an in-place run: runs the runs queued behind it (and what they
+/// queue) now, for a `block_on` in it that may wait for one of them, as
+/// kotlinx's `runBlocking` runs the thread's event loop. Outside one, does
+/// nothing.
+pub(crate) fn run_queued_in_place() {
+    let mut first_panic = None;
+    while let Some(runnable) = TRAMPOLINE
+        .try_with(|t| t.queue.borrow_mut().pop_front())
+        .ok()
+        .flatten()
+    {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
+    }
+}
+
 /// Runs `first` and then the trampoline's queue until it is empty.
 fn drive(first: Runnable) {
     struct Deactivate;

@@ -168,3 +168,22 @@ fn immediate_on_a_shut_down_loop_is_rejected_not_run() {
     assert!(block_on(task).unwrap_err().is_cancelled());
     assert_eq!(ran.load(Ordering::SeqCst), 0);
 }
+
+#[test]
+fn block_on_in_an_in_place_run_runs_the_runs_queued_behind_it() {
+    // The inner task is queued on the trampoline behind the outer one, which
+    // blocks on it: block_on runs it, as kotlinx's runBlocking runs the
+    // thread's event loop.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let unconfined = Dispatchers::unconfined();
+        let inner = unconfined.clone();
+        let outer = unconfined.spawn(async move { block_on(inner.spawn(async { 7 })).unwrap() });
+        let _ = tx.send(block_on(outer).unwrap());
+    });
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)),
+        Ok(7),
+        "block_on inside an in-place run deadlocked"
+    );
+}

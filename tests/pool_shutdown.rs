@@ -117,15 +117,15 @@ impl Future for Receiver {
     }
 }
 
-/// Runs `depth` `!Send` tasks on a single-thread pool, each holding the
-/// sender that wakes the next and what `payload(i)` gives the `i`-th; then
-/// shuts the pool down and drops the first sender on the pool's thread, so
-/// that the first cancellation wakes the second task, which the closed pool
-/// rejects and cancels in its turn, and so on. Returns once the pool's thread
-/// exited.
+/// Runs `depth` `!Send` tasks on a single-thread pool, the `i`-th holding
+/// what `payload(i, pool, sender)` makes of the sender that wakes the next
+/// one; then shuts the pool down and drops the first sender on the pool's
+/// thread, so that the first cancellation wakes the second task, which the
+/// closed pool rejects and cancels in its turn, and so on. Returns once the
+/// pool's thread exited.
 fn cancel_a_chain<P: 'static>(
     depth: usize,
-    payload: impl Fn(usize, &Dispatcher) -> P + Send + 'static,
+    payload: impl Fn(usize, &Dispatcher, Sender) -> P + Send + 'static,
 ) {
     let pool = ThreadPool::new_single_thread("chain").unwrap();
     let dispatcher = pool.dispatcher();
@@ -136,11 +136,10 @@ fn cancel_a_chain<P: 'static>(
         let (first_tx, mut rx) = link();
         for i in 0..depth {
             let (tx, next_rx) = link();
-            let payload = payload(i, &spawner);
+            let payload = payload(i, &spawner, tx);
             spawner
                 .spawn_local(async move {
                     let _payload = payload;
-                    let _next = tx;
                     rx.await;
                 })
                 .detach();
@@ -181,7 +180,7 @@ fn a_chain_of_cancellations_does_not_grow_the_stack() {
     const CHAIN: usize = 20_000;
     let dropped = Arc::new(AtomicUsize::new(0));
     let counter = dropped.clone();
-    cancel_a_chain(CHAIN, move |_, _| Counted(counter.clone()));
+    cancel_a_chain(CHAIN, move |_, _, next| (Counted(counter.clone()), next));
     assert_eq!(
         dropped.load(Ordering::SeqCst),
         CHAIN,
@@ -202,16 +201,16 @@ impl Drop for WaitsForCleanup {
 }
 
 /// The last future of a chain spawns on the closed pool when dropped, and
-/// blocks until that task resolves: near the top of a chain its
-/// cancellation runs in place, deeper it is queued, and either way it must
-/// run while the destructor waits. At depth 8 the destructor runs at the
-/// deepest in-place level, so the cleanup task's cancellation is queued.
+/// blocks until that task resolves: its cancellation is queued behind the
+/// running one, and `block_on` must run it while the destructor waits.
 #[test]
 fn a_destructor_that_waits_for_a_cancellation_returns_at_any_depth() {
     for depth in [1, 8, 50] {
         let (done_tx, done_rx) = mpsc::channel();
-        cancel_a_chain(depth, move |i, spawner| {
-            (i + 1 == depth).then(|| WaitsForCleanup(spawner.clone(), done_tx.clone()))
+        cancel_a_chain(depth, move |i, spawner, next| {
+            let cleanup =
+                (i + 1 == depth).then(|| WaitsForCleanup(spawner.clone(), done_tx.clone()));
+            (cleanup, next)
         });
         assert_eq!(
             done_rx.recv_timeout(Duration::from_secs(30)),
@@ -219,4 +218,36 @@ fn a_destructor_that_waits_for_a_cancellation_returns_at_any_depth() {
             "the destructor's wait for a rejected task never ended (depth {depth})"
         );
     }
+}
+
+/// Drops the sender that wakes the next task while it holds `lock`.
+struct WakesUnderLock(Arc<Mutex<()>>, Option<Sender>);
+
+impl Drop for WakesUnderLock {
+    fn drop(&mut self) {
+        let _held = self.0.lock().unwrap();
+        drop(self.1.take());
+    }
+}
+
+/// Says whether `lock` was free when it was dropped.
+struct TriesLock(Arc<Mutex<()>>, mpsc::Sender<bool>);
+
+impl Drop for TriesLock {
+    fn drop(&mut self) {
+        let _ = self.1.send(self.0.try_lock().is_ok());
+    }
+}
+
+/// A cancellation caused by a destructor runs after it, never inside it:
+/// the destructor may hold a lock the next one needs.
+#[test]
+fn a_cancellation_never_runs_inside_the_destructor_that_caused_it() {
+    let lock = Arc::new(Mutex::new(()));
+    let (free_tx, free_rx) = mpsc::channel();
+    cancel_a_chain(2, move |i, _, next| match i {
+        0 => (Some(WakesUnderLock(lock.clone(), Some(next))), None),
+        _ => (None, Some((TriesLock(lock.clone(), free_tx.clone()), next))),
+    });
+    assert_eq!(free_rx.recv_timeout(Duration::from_secs(30)), Ok(true));
 }

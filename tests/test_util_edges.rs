@@ -154,3 +154,23 @@ fn a_foreground_task_resumed_by_background_work_keeps_foreground_timers() {
         );
     }
 }
+
+/// A flavour made and dropped before another: the new one's timers are not
+/// taken for the old one's (whose dispatcher's address it may get).
+#[test]
+fn a_new_flavour_keeps_its_own_attribution() {
+    let test = TestDispatcher::new();
+    for _ in 0..100 {
+        drop(test.to_standard());
+        let other = test.to_standard();
+        let task = other.dispatcher().spawn(async {
+            delay(Duration::from_secs(10)).await;
+        });
+        test.advance_until_idle();
+        assert!(
+            task.is_finished(),
+            "left behind at {:?}",
+            test.current_time()
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! [`Runnable`]: a scheduled task, handed to [`Dispatch::dispatch`](crate::Dispatch::dispatch).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -131,52 +131,48 @@ fn drop_or_leak(raw: RawRunnable, in_place: bool) {
 }
 
 thread_local! {
-    /// While a cancellation runs on this thread: the ones it caused deeper
-    /// than [`INLINE_CANCELS`] (a dropped future woke a task that was then
-    /// rejected, and so on), run after it.
+    /// While a cancellation runs on this thread: the ones it caused (a
+    /// dropped future woke a task that was then rejected, and so on), run
+    /// after it.
     static CANCELLING: RefCell<Option<VecDeque<RawRunnable>>> = const { RefCell::new(None) };
-    /// How many cancellations are running on this thread, nested.
-    static CANCEL_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
-
-/// How deep cancellations caused by cancellations run in place before they
-/// queue: a destructor that waits for a task it caused to be cancelled
-/// (spawns it on its closed dispatcher and blocks on it) sees it resolve,
-/// and a long chain still cannot overflow the stack.
-const INLINE_CANCELS: usize = 8;
 
 /// Runs the task one last time, cancelled: its future is dropped unpolled.
 ///
 /// A destructor may wake another task whose dispatcher rejects it, which
-/// cancels that one here too, and so on down a chain of tasks. The first
-/// [`INLINE_CANCELS`] levels run in place; deeper ones run after the
-/// outermost cancellation, in a loop, so that a chain cannot overflow the
-/// stack (and [`run_queued_cancellations`] runs them when a `block_on` on
-/// this thread would otherwise wait for them). The outermost call returns
-/// once the whole chain is done.
+/// cancels that one here too, and so on down a chain of tasks. Those run
+/// after the first, in a loop, never inside the destructor that caused them
+/// (which may hold a lock their destructors need), so a chain cannot
+/// overflow the stack either. The first call returns once the whole chain
+/// is done. A destructor that blocks until such a task resolves is served
+/// by `block_on`, which runs the queued cancellations before it parks
+/// ([`run_queued_cancellations`]).
 fn finish_cancelled(raw: RawRunnable) {
     raw.metadata().cancel();
-    let depth = CANCEL_DEPTH.try_with(Cell::get).unwrap_or(0);
-    if depth >= INLINE_CANCELS {
-        let mut raw = Some(raw);
-        let _ = CANCELLING.try_with(|queue| {
-            if let Some(queue) = queue.borrow_mut().as_mut() {
-                queue.extend(raw.take());
+    let mut raw = Some(raw);
+    let first = CANCELLING
+        .try_with(|queue| {
+            let mut queue = queue.borrow_mut();
+            match queue.as_mut() {
+                Some(queue) => {
+                    queue.extend(raw.take());
+                    false
+                }
+                None => {
+                    *queue = Some(VecDeque::new());
+                    true
+                }
             }
-        });
-        let Some(raw) = raw else {
-            return;
-        };
-        // No queue to join (the thread's locals are going away): in place.
+        })
+        // The thread's locals are being destroyed: run it here.
+        .unwrap_or(false);
+    let Some(raw) = raw else {
+        return;
+    };
+    if !first {
         raw.run();
         return;
     }
-    let _depth = CancelDepth::enter();
-    if depth > 0 {
-        raw.run();
-        return;
-    }
-    let _ = CANCELLING.try_with(|queue| *queue.borrow_mut() = Some(VecDeque::new()));
     // Like the trampoline of in-place runs: a destructor's panic does not
     // keep the tasks queued behind it from being cancelled.
     let mut first_panic = None;
@@ -190,22 +186,6 @@ fn finish_cancelled(raw: RawRunnable) {
     let _ = CANCELLING.try_with(|queue| queue.borrow_mut().take());
     if let Some(payload) = first_panic {
         resume_unwind(payload);
-    }
-}
-
-/// Counts one running cancellation on this thread until dropped.
-struct CancelDepth;
-
-impl CancelDepth {
-    fn enter() -> Self {
-        let _ = CANCEL_DEPTH.try_with(|depth| depth.set(depth.get() + 1));
-        CancelDepth
-    }
-}
-
-impl Drop for CancelDepth {
-    fn drop(&mut self) {
-        let _ = CANCEL_DEPTH.try_with(|depth| depth.set(depth.get() - 1));
     }
 }
 

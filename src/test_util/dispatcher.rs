@@ -100,9 +100,9 @@ impl TestDispatcher {
         };
         let main = MainDispatcher::new(dispatch(false));
         let background = dispatch(true);
-        scheduler.add_flavour(main.id(), false);
-        scheduler.add_flavour(main.immediate().id(), false);
-        scheduler.add_flavour(background.id(), true);
+        scheduler.add_flavour(&main, false);
+        scheduler.add_flavour(&main.immediate(), false);
+        scheduler.add_flavour(&background, true);
         TestDispatcher {
             scheduler,
             main,

@@ -34,7 +34,7 @@ mod clock;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Wake, Waker};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 pub(crate) use clock::{Attribution, ClockBinding};
 
 use crate::block_on::ThreadWaker;
+use crate::dispatch::{Dispatch, Dispatcher};
 use crate::task::Runnable;
 use crate::thread_id::current_thread_id;
 
@@ -123,10 +124,11 @@ struct State {
     /// turn reserved by `reserve_turn`.
     firing: Option<(EventKey, Turn)>,
     life: Life,
-    /// The ids of the dispatchers on this scheduler, with whether each is a
-    /// background one: a timer registered by one of their tasks is
-    /// attributed by it (see the module docs).
-    flavours: Vec<(usize, bool)>,
+    /// The dispatchers on this scheduler, with whether each is a background
+    /// one: a timer registered by one of their tasks is attributed by it
+    /// (see the module docs). Weak, so that a dropped one's id is never
+    /// reused while it is listed; pruned as dispatchers are added.
+    flavours: Vec<(Weak<dyn Dispatch>, bool)>,
 }
 
 impl State {
@@ -213,10 +215,22 @@ impl Scheduler {
         self.lock().timers.len()
     }
 
-    /// Records that `dispatcher_id` dispatches onto this scheduler, as
+    /// Records that `dispatcher` dispatches onto this scheduler, as
     /// background work or not.
-    pub(crate) fn add_flavour(&self, dispatcher_id: usize, background: bool) {
-        self.lock().flavours.push((dispatcher_id, background));
+    pub(crate) fn add_flavour(&self, dispatcher: &Dispatcher, background: bool) {
+        let mut state = self.lock();
+        state.flavours.retain(|(weak, _)| weak.strong_count() > 0);
+        state.flavours.push((dispatcher.downgrade(), background));
+    }
+
+    /// Whether the dispatcher `id` is one of this scheduler's background
+    /// ones; `None` when it is none of this scheduler's.
+    fn flavour(state: &State, id: usize) -> Option<bool> {
+        state
+            .flavours
+            .iter()
+            .find(|(weak, _)| weak.as_ptr().cast::<()>() as usize == id)
+            .map(|&(_, background)| background)
     }
 
     /// Whether the scheduler rejects what is dispatched to it (its scope

@@ -67,11 +67,7 @@ impl TimerService for Scheduler {
         // drop another delay (and take the lock).
         let waker = waker.clone();
         let mut state = self.lock();
-        let background = state
-            .flavours
-            .iter()
-            .find(|&&(id, _)| id == current)
-            .map_or(attributed, |&(_, background)| background);
+        let background = Scheduler::flavour(&state, current).unwrap_or(attributed);
         let key = state.next_key(time);
         // A closed scheduler registers nothing: the key then polls ready.
         let unused = if matches!(state.life, Life::Open) {
