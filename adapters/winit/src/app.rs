@@ -30,8 +30,12 @@ use crate::host::WinitHost;
 ///   deadline, else `Wait`. Idle, the loop sleeps until an event comes.
 ///   The application's control flow is put back at the start of each
 ///   iteration (`new_events`), so `event_loop.control_flow()` shows the
-///   application what it set itself. (The `StartCause` it receives reflects
-///   the combined flow: a `delay`'s deadline shows as `ResumeTimeReached`.)
+///   application what it set itself, and so is the `StartCause` it
+///   receives: a wake-up for Main (a `delay`'s deadline, queued tasks)
+///   reaches it as `WaitCancelled` with its own `requested_resume`, never as
+///   `ResumeTimeReached` or `Poll` it did not ask for. A control flow set
+///   on the event loop between two runs (`run_app_on_demand`,
+///   `pump_app_events`) is the application's and is kept.
 /// - **Exit.** After the application's `exiting`, the engine shuts down
 ///   (unless [`WinitHost::with_shutdown_on_exit`] said otherwise): queued
 ///   and sleeping tasks are cancelled, later dispatches rejected.
@@ -42,6 +46,10 @@ pub struct DispatchersApp<A, T: 'static = ()> {
     ran_this_iteration: bool,
     /// The control flow the application set, once known.
     app_flow: Option<ControlFlow>,
+    /// The control flow `about_to_wait` left the loop with (the earlier of
+    /// the application's and Main's): if the loop still shows it in the next
+    /// `new_events`, nobody changed it meanwhile.
+    combined_flow: Option<ControlFlow>,
 }
 
 impl<A: ApplicationHandler<T>, T: 'static> DispatchersApp<A, T> {
@@ -52,6 +60,7 @@ impl<A: ApplicationHandler<T>, T: 'static> DispatchersApp<A, T> {
             app,
             ran_this_iteration: false,
             app_flow: None,
+            combined_flow: None,
         }
     }
 }
@@ -91,8 +100,17 @@ impl<A: ApplicationHandler<T>, T: 'static> ApplicationHandler<HostEvent<T>>
 {
     fn new_events(&mut self, event_loop: &ActiveEventLoop, cause: StartCause) {
         self.ran_this_iteration = false;
-        if let Some(flow) = self.app_flow {
-            event_loop.set_control_flow(flow);
+        let mut cause = cause;
+        match (self.app_flow, self.combined_flow.take()) {
+            // The loop slept on the combined flow: give the application its
+            // own flow back, and the cause as its own flow would have had it.
+            (Some(app), Some(combined)) if event_loop.control_flow() == combined => {
+                event_loop.set_control_flow(app);
+                cause = app_cause(cause, app, Instant::now());
+            }
+            // The first iteration, or the flow was set between two runs
+            // (`run_app_on_demand`): it is the application's.
+            _ => self.app_flow = Some(event_loop.control_flow()),
         }
         self.app.new_events(event_loop, cause);
     }
@@ -133,7 +151,9 @@ impl<A: ApplicationHandler<T>, T: 'static> ApplicationHandler<HostEvent<T>>
         self.app.about_to_wait(event_loop);
         let app_flow = event_loop.control_flow();
         self.app_flow = Some(app_flow);
-        event_loop.set_control_flow(earliest(app_flow, self.host.control_flow()));
+        let combined = earliest(app_flow, self.host.control_flow());
+        self.combined_flow = Some(combined);
+        event_loop.set_control_flow(combined);
     }
 
     fn suspended(&mut self, event_loop: &ActiveEventLoop) {
@@ -158,6 +178,34 @@ impl<A: fmt::Debug, T: 'static> fmt::Debug for DispatchersApp<A, T> {
             .field("host", &self.host)
             .field("app", &self.app)
             .finish_non_exhaustive()
+    }
+}
+
+/// What woke the loop, as the application's own control flow `app` would
+/// have had it: a wake-up that came early for Main's sake is a cancelled
+/// wait, not the application's timer or its `Poll`.
+fn app_cause(cause: StartCause, app: ControlFlow, now: Instant) -> StartCause {
+    let start = match cause {
+        StartCause::Init => return cause,
+        StartCause::ResumeTimeReached { start, .. } | StartCause::WaitCancelled { start, .. } => {
+            start
+        }
+        StartCause::Poll => now,
+    };
+    match app {
+        ControlFlow::Poll => StartCause::Poll,
+        ControlFlow::WaitUntil(resume) if start >= resume => StartCause::ResumeTimeReached {
+            start,
+            requested_resume: resume,
+        },
+        ControlFlow::WaitUntil(resume) => StartCause::WaitCancelled {
+            start,
+            requested_resume: Some(resume),
+        },
+        ControlFlow::Wait => StartCause::WaitCancelled {
+            start,
+            requested_resume: None,
+        },
     }
 }
 
@@ -189,5 +237,73 @@ mod tests {
         assert_eq!(earliest(WaitUntil(now), WaitUntil(later)), WaitUntil(now));
         assert_eq!(earliest(Poll, WaitUntil(now)), Poll);
         assert_eq!(earliest(Wait, Poll), Poll);
+    }
+
+    #[test]
+    fn a_wake_up_for_main_is_a_cancelled_wait_to_the_application() {
+        let now = Instant::now();
+        let mine = now + Duration::from_secs(10);
+        let mains = now + Duration::from_millis(5);
+        let woke = mains + Duration::from_micros(50);
+        // Main's deadline came first: not the application's timer.
+        let cause = StartCause::ResumeTimeReached {
+            start: woke,
+            requested_resume: mains,
+        };
+        assert_eq!(
+            app_cause(cause, ControlFlow::WaitUntil(mine), now),
+            StartCause::WaitCancelled {
+                start: woke,
+                requested_resume: Some(mine)
+            }
+        );
+        assert_eq!(
+            app_cause(cause, ControlFlow::Wait, now),
+            StartCause::WaitCancelled {
+                start: woke,
+                requested_resume: None
+            }
+        );
+        // Main's Poll (tasks queued) while the application waits.
+        assert_eq!(
+            app_cause(StartCause::Poll, ControlFlow::Wait, now),
+            StartCause::WaitCancelled {
+                start: now,
+                requested_resume: None
+            }
+        );
+        // The application's own deadline, and its own Poll, are its own.
+        let own = StartCause::ResumeTimeReached {
+            start: mine,
+            requested_resume: mine,
+        };
+        assert_eq!(app_cause(own, ControlFlow::WaitUntil(mine), now), own);
+        assert_eq!(
+            app_cause(StartCause::Poll, ControlFlow::WaitUntil(now), now),
+            StartCause::ResumeTimeReached {
+                start: now,
+                requested_resume: now
+            }
+        );
+        assert_eq!(
+            app_cause(StartCause::Poll, ControlFlow::Poll, now),
+            StartCause::Poll
+        );
+        // An event that cut the wait short shows the application's deadline.
+        let event = StartCause::WaitCancelled {
+            start: woke,
+            requested_resume: Some(mains),
+        };
+        assert_eq!(
+            app_cause(event, ControlFlow::WaitUntil(mine), now),
+            StartCause::WaitCancelled {
+                start: woke,
+                requested_resume: Some(mine)
+            }
+        );
+        assert_eq!(
+            app_cause(StartCause::Init, ControlFlow::Wait, now),
+            StartCause::Init
+        );
     }
 }

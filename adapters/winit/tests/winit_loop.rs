@@ -56,6 +56,10 @@ fn winit_loop() {
             "the application keeps its own control flow",
             app_control_flow_is_kept,
         ),
+        (
+            "Main's timers do not look like the application's",
+            mains_timers_are_not_the_applications,
+        ),
         ("an idle loop sleeps", idle_loop_sleeps),
         (
             "a busy Main does not starve user events",
@@ -266,6 +270,30 @@ fn app_control_flow_is_kept(harness: &Harness) {
         harness.stats.pending_timers.load(Ordering::SeqCst) == 0
     });
     assert_eq!(harness.flow(), ControlFlow::Wait);
+}
+
+fn mains_timers_are_not_the_applications(harness: &Harness) {
+    // The application waits for its own timer, far away; Main's delays wake
+    // the loop many times meanwhile.
+    let far = Instant::now() + Duration::from_secs(600);
+    harness.on_loop(move |event_loop| event_loop.set_control_flow(ControlFlow::WaitUntil(far)));
+    let before = harness.stats.app_timer_causes.load(Ordering::SeqCst);
+    let iterations = harness.iterations();
+    wait(harness.main().spawn(async {
+        for _ in 0..5 {
+            delay(Duration::from_millis(10)).await;
+        }
+    }));
+    assert!(
+        harness.iterations() - iterations >= 5,
+        "the delays woke the loop"
+    );
+    assert_eq!(
+        harness.stats.app_timer_causes.load(Ordering::SeqCst),
+        before,
+        "the application was told its timer fired"
+    );
+    harness.on_loop(|event_loop| event_loop.set_control_flow(ControlFlow::Wait));
 }
 
 fn idle_loop_sleeps(harness: &Harness) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use dispatchers::MainDispatcher;
 use dispatchers_winit::{HostEvent, UserEventProxy, WinitHost};
 use winit::application::ApplicationHandler;
-use winit::event::WindowEvent;
+use winit::event::{StartCause, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, EventLoop};
 use winit::platform::x11::EventLoopBuilderExtX11;
 use winit::window::WindowId;
@@ -71,13 +71,23 @@ pub enum Ctl {
 /// Watches window events, on the loop thread.
 pub type OnWindowEvent = Box<dyn FnMut(WindowId, &WindowEvent)>;
 
+/// Watches the start causes the application is given, on the loop thread.
+pub type OnNewEvents = Box<dyn FnMut(&StartCause)>;
+
 /// A plain application: runs `Ctl` events, hands window events to
-/// `on_window_event`.
+/// `on_window_event` and start causes to `on_new_events`.
 pub struct TestApp {
     pub on_window_event: Option<OnWindowEvent>,
+    pub on_new_events: Option<OnNewEvents>,
 }
 
 impl ApplicationHandler<Ctl> for TestApp {
+    fn new_events(&mut self, _event_loop: &ActiveEventLoop, cause: StartCause) {
+        if let Some(on_new_events) = &mut self.on_new_events {
+            on_new_events(&cause);
+        }
+    }
+
     fn resumed(&mut self, _event_loop: &ActiveEventLoop) {}
 
     fn user_event(&mut self, event_loop: &ActiveEventLoop, event: Ctl) {
@@ -145,6 +155,7 @@ pub fn start_plain_loop() -> RunningLoop {
     start_loop(false, |event_loop, host| {
         let app = TestApp {
             on_window_event: None,
+            on_new_events: None,
         };
         host.run_app(event_loop, app)
             .expect("the event loop failed");

@@ -31,6 +31,8 @@ pub(crate) struct Stats {
     pub(crate) flow: Mutex<Option<ControlFlow>>,
     /// Timers pending on the engine at the last `about_to_wait`.
     pub(crate) pending_timers: AtomicUsize,
+    /// `ResumeTimeReached` causes the application was given.
+    pub(crate) app_timer_causes: AtomicUsize,
 }
 
 /// Wraps the host's `DispatchersApp` to watch it.
@@ -90,12 +92,18 @@ impl Harness {
         let stats = Arc::new(Stats::default());
         let window_events = Arc::new(Mutex::new(Vec::new()));
         let (loop_stats, loop_events) = (stats.clone(), window_events.clone());
+        let cause_stats = stats.clone();
         let running = support::start_loop(true, move |event_loop, host| {
             let app = TestApp {
                 on_window_event: Some(Box::new(move |id, event| {
                     let name = format!("{event:?}");
                     let name = name.split([' ', '(', '{']).next().unwrap_or("").to_owned();
                     loop_events.lock().unwrap().push((id, name));
+                })),
+                on_new_events: Some(Box::new(move |cause| {
+                    if matches!(cause, StartCause::ResumeTimeReached { .. }) {
+                        cause_stats.app_timer_causes.fetch_add(1, Ordering::SeqCst);
+                    }
                 })),
             };
             let mut recorder = Recorder {
