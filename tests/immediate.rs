@@ -187,3 +187,23 @@ fn block_on_in_an_in_place_run_runs_the_runs_queued_behind_it() {
         "block_on inside an in-place run deadlocked"
     );
 }
+
+#[test]
+fn a_loop_host_waiting_in_an_in_place_run_runs_the_runs_queued_behind_it() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let host = std::rc::Rc::new(dispatchers::LoopHost::new("waits-in-place"));
+        let immediate = host.dispatcher().immediate();
+        let (inner, waiting) = (immediate.clone(), host.clone());
+        // Runs in place; the inner task is queued on the trampoline behind
+        // it, and the loop's wait must run it.
+        let outer = immediate
+            .spawn_local(async move { waiting.run_until(inner.spawn(async { 7 })).unwrap() });
+        let _ = tx.send(host.run_until(outer).unwrap());
+    });
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)),
+        Ok(7),
+        "LoopHost::run_until inside an in-place run deadlocked"
+    );
+}

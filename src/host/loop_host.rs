@@ -81,7 +81,8 @@ impl LoopHost {
 
     /// Sleeps until a task is dispatched, the next `delay` is due, or
     /// `max` has passed (`None`: no limit). Returns at once when tasks are
-    /// queued.
+    /// queued. Called inside an in-place run or a cancellation, it first runs
+    /// what is queued behind that on this thread (as `block_on` does).
     pub fn wait(&self, max: Option<Duration>) {
         let timeout = match (self.engine.next_timeout(), max) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -90,6 +91,10 @@ impl LoopHost {
         if timeout == Some(Duration::ZERO) {
             return;
         }
+        // As `block_on`: what it waits for may be queued behind the in-place
+        // run or the cancellation it is called from.
+        crate::unconfined::run_queued_in_place();
+        crate::task::run_queued_cancellations();
         self.parker.park(timeout);
     }
 
