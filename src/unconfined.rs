@@ -11,6 +11,11 @@
 //! in-place run meanwhile (FIFO), before returning. An in-place run requested
 //! while the trampoline is active is queued behind it instead of nested. This
 //! is kotlinx's per-thread event loop for `Unconfined` and `Main.immediate`.
+//!
+//! One exception, as in kotlinx's `runBlocking`: a run that blocks in
+//! [`block_on`](crate::block_on) (or a `LoopHost`'s wait) runs the runs queued
+//! behind it while it waits, a batch at a time, checking its own future in
+//! between; those then run inside the blocked one (and any lock it holds).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -58,17 +63,23 @@ pub(crate) fn run_in_place(runnable: Runnable) {
     }
 }
 
-/// Inside an in-place run: runs the runs queued behind it (and what they
-/// queue) now, for a `block_on` in it that may wait for one of them, as
-/// kotlinx's `runBlocking` runs the thread's event loop. Outside one, does
-/// nothing.
-pub(crate) fn run_queued_in_place() {
+/// Inside an in-place run: runs the runs queued behind it when the call
+/// starts (not those they queue, such as a task that yields), for a
+/// `block_on` in it that may wait for one of them, as kotlinx's
+/// `runBlocking` runs the thread's event loop one event at a time. Returns
+/// whether more are queued, for the caller to check its own future before it
+/// runs them. Outside an in-place run, does nothing.
+pub(crate) fn run_queued_in_place() -> bool {
+    let queued = TRAMPOLINE.try_with(|t| t.queue.borrow().len()).unwrap_or(0);
     let mut first_panic = None;
-    while let Some(runnable) = TRAMPOLINE
-        .try_with(|t| t.queue.borrow_mut().pop_front())
-        .ok()
-        .flatten()
-    {
+    for _ in 0..queued {
+        let Some(runnable) = TRAMPOLINE
+            .try_with(|t| t.queue.borrow_mut().pop_front())
+            .ok()
+            .flatten()
+        else {
+            break;
+        };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
             first_panic.get_or_insert(payload);
         }
@@ -76,6 +87,9 @@ pub(crate) fn run_queued_in_place() {
     if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
+    TRAMPOLINE
+        .try_with(|t| !t.queue.borrow().is_empty())
+        .unwrap_or(false)
 }
 
 /// Runs `first` and then the trampoline's queue until it is empty.

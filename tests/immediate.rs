@@ -207,3 +207,37 @@ fn a_loop_host_waiting_in_an_in_place_run_runs_the_runs_queued_behind_it() {
         "LoopHost::run_until inside an in-place run deadlocked"
     );
 }
+
+#[test]
+fn block_on_in_an_in_place_run_checks_its_future_between_queued_runs() {
+    // A run queued behind the blocked one yields until that one goes on:
+    // block_on must see its own future ready in between, not run the queue
+    // for ever.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let unconfined = Dispatchers::unconfined();
+        let queued_on = unconfined.clone();
+        let outer = unconfined.spawn(async move {
+            let went_on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = went_on.clone();
+            let yielding = queued_on.spawn(async move {
+                while !seen.load(Ordering::SeqCst) {
+                    yield_now().await;
+                }
+            });
+            let ready = Signal::default();
+            let sender = ready.clone();
+            std::thread::spawn(move || sender.send());
+            block_on(ready);
+            went_on.store(true, Ordering::SeqCst);
+            yielding.await.unwrap();
+        });
+        block_on(outer).unwrap();
+        let _ = tx.send(());
+    });
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)),
+        Ok(()),
+        "block_on never polled its ready future again"
+    );
+}

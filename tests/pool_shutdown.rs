@@ -251,3 +251,43 @@ fn a_cancellation_never_runs_inside_the_destructor_that_caused_it() {
     });
     assert_eq!(free_rx.recv_timeout(Duration::from_secs(30)), Ok(true));
 }
+
+/// A `Send` task's future is dropped on the reaper thread; its destructor
+/// spawns a cleanup task on the closed pool and waits for it. The cleanup's
+/// cancellation must not go to the reaper's own channel, behind the
+/// destructor that waits for it.
+#[test]
+fn a_destructor_on_the_reaper_that_waits_for_a_cancellation_returns() {
+    struct SpawnsCleanup(Dispatcher, mpsc::Sender<bool>);
+
+    impl Drop for SpawnsCleanup {
+        fn drop(&mut self) {
+            let cleanup = self.0.spawn(async {});
+            let cancelled = dispatchers::block_on(cleanup).is_err_and(|e| e.is_cancelled());
+            let _ = self.1.send(cancelled);
+        }
+    }
+
+    let pool = ThreadPool::new_single_thread("reaped").unwrap();
+    let dispatcher = pool.dispatcher();
+    let (done_tx, done_rx) = mpsc::channel();
+    let (polled_tx, polled_rx) = mpsc::channel();
+    let (wake, waiting) = link();
+    let payload = SpawnsCleanup(dispatcher.clone(), done_tx);
+    dispatcher
+        .spawn(async move {
+            let _payload = payload;
+            polled_tx.send(()).unwrap();
+            waiting.await;
+        })
+        .detach();
+    polled_rx.recv().unwrap();
+    assert!(pool.shutdown_timeout(Duration::from_secs(30)));
+    // Wakes the task on the closed pool: rejected, and reaped.
+    drop(wake);
+    assert_eq!(
+        done_rx.recv_timeout(Duration::from_secs(30)),
+        Ok(true),
+        "the destructor on the reaper never saw its cleanup resolve"
+    );
+}

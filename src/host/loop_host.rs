@@ -93,8 +93,12 @@ impl LoopHost {
         }
         // As `block_on`: what it waits for may be queued behind the in-place
         // run or the cancellation it is called from.
-        crate::unconfined::run_queued_in_place();
-        crate::task::run_queued_cancellations();
+        let more_in_place = crate::unconfined::run_queued_in_place();
+        let more_cancellations = crate::task::run_queued_cancellations();
+        if more_in_place || more_cancellations {
+            // Back to the caller, which checks its future first.
+            return;
+        }
         self.parker.park(timeout);
     }
 

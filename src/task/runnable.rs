@@ -1,6 +1,6 @@
 //! [`Runnable`]: a scheduled task, handed to [`Dispatch::dispatch`](crate::Dispatch::dispatch).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -135,6 +135,8 @@ thread_local! {
     /// dropped future woke a task that was then rejected, and so on), run
     /// after it.
     static CANCELLING: RefCell<Option<VecDeque<RawRunnable>>> = const { RefCell::new(None) };
+    /// Set on the `dispatchers-reaper` thread.
+    static ON_REAPER: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs the task one last time, cancelled: its future is dropped unpolled.
@@ -197,11 +199,19 @@ fn pop_queued_cancellation() -> Option<RawRunnable> {
 }
 
 /// Runs the cancellations queued on this thread behind the one running (see
-/// [`finish_cancelled`]): called by `block_on` before it parks, in case
-/// what it waits for is one of them.
-pub(crate) fn run_queued_cancellations() {
+/// [`finish_cancelled`]) when the call starts, not those they queue: called
+/// by `block_on` before it parks, in case what it waits for is one of them.
+/// Returns whether more are queued, for the caller to check its own future
+/// before it runs them.
+pub(crate) fn run_queued_cancellations() -> bool {
+    let queued = CANCELLING
+        .try_with(|queue| queue.borrow().as_ref().map_or(0, VecDeque::len))
+        .unwrap_or(0);
     let mut first_panic = None;
-    while let Some(raw) = pop_queued_cancellation() {
+    for _ in 0..queued {
+        let Some(raw) = pop_queued_cancellation() else {
+            break;
+        };
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| raw.run())) {
             first_panic.get_or_insert(payload);
         }
@@ -209,6 +219,9 @@ pub(crate) fn run_queued_cancellations() {
     if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
+    CANCELLING
+        .try_with(|queue| queue.borrow().as_ref().is_some_and(|q| !q.is_empty()))
+        .unwrap_or(false)
 }
 
 fn leak_foreign_local(raw: RawRunnable) {
@@ -225,11 +238,20 @@ fn leak_foreign_local(raw: RawRunnable) {
 /// Drops a `Send` runnable on the reaper thread, or here if that thread
 /// cannot be started.
 fn reap(raw: RawRunnable) {
+    // On the reaper itself (a destructor it runs cancelled another task):
+    // here, behind the running cancellation, where a `block_on` in that
+    // destructor can run it; sent to its own channel, it would wait for the
+    // destructor that waits for it.
+    if ON_REAPER.try_with(Cell::get).unwrap_or(false) {
+        finish_cancelled(raw);
+        return;
+    }
     static REAPER: LazyLock<Option<mpsc::Sender<RawRunnable>>> = LazyLock::new(|| {
         let (tx, rx) = mpsc::channel::<RawRunnable>();
         std::thread::Builder::new()
             .name("dispatchers-reaper".into())
             .spawn(move || {
+                let _ = ON_REAPER.try_with(|on| on.set(true));
                 for raw in rx {
                     // A destructor that panics must not end the reaper.
                     let _ = catch_unwind(AssertUnwindSafe(|| finish_cancelled(raw)));

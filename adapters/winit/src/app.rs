@@ -183,7 +183,9 @@ impl<A: fmt::Debug, T: 'static> fmt::Debug for DispatchersApp<A, T> {
 
 /// What woke the loop, as the application's own control flow `app` would
 /// have had it: a wake-up that came early for Main's sake is a cancelled
-/// wait, not the application's timer or its `Poll`.
+/// wait, not the application's timer or its `Poll`. As winit does, whether
+/// the application's deadline was reached is decided with `now` (a cause's
+/// `start` is when the wait began).
 fn app_cause(cause: StartCause, app: ControlFlow, now: Instant) -> StartCause {
     let start = match cause {
         StartCause::Init => return cause,
@@ -194,7 +196,7 @@ fn app_cause(cause: StartCause, app: ControlFlow, now: Instant) -> StartCause {
     };
     match app {
         ControlFlow::Poll => StartCause::Poll,
-        ControlFlow::WaitUntil(resume) if start >= resume => StartCause::ResumeTimeReached {
+        ControlFlow::WaitUntil(resume) if now >= resume => StartCause::ResumeTimeReached {
             start,
             requested_resume: resume,
         },
@@ -241,29 +243,51 @@ mod tests {
 
     #[test]
     fn a_wake_up_for_main_is_a_cancelled_wait_to_the_application() {
-        let now = Instant::now();
-        let mine = now + Duration::from_secs(10);
-        let mains = now + Duration::from_millis(5);
+        // As winit reports them: `start` is when the wait began.
+        let began = Instant::now();
+        let mine = began + Duration::from_secs(10);
+        let mains = began + Duration::from_millis(5);
         let woke = mains + Duration::from_micros(50);
         // Main's deadline came first: not the application's timer.
         let cause = StartCause::ResumeTimeReached {
-            start: woke,
+            start: began,
             requested_resume: mains,
         };
         assert_eq!(
-            app_cause(cause, ControlFlow::WaitUntil(mine), now),
+            app_cause(cause, ControlFlow::WaitUntil(mine), woke),
             StartCause::WaitCancelled {
-                start: woke,
+                start: began,
                 requested_resume: Some(mine)
             }
         );
         assert_eq!(
-            app_cause(cause, ControlFlow::Wait, now),
+            app_cause(cause, ControlFlow::Wait, woke),
             StartCause::WaitCancelled {
-                start: woke,
+                start: began,
                 requested_resume: None
             }
         );
+        // The application's own deadline, reached: its timer, although the
+        // wait began before it.
+        let own = StartCause::ResumeTimeReached {
+            start: began,
+            requested_resume: mine,
+        };
+        let at_mine = mine + Duration::from_micros(50);
+        assert_eq!(app_cause(own, ControlFlow::WaitUntil(mine), at_mine), own);
+        // Main woke the loop after the application's deadline had passed too.
+        let late = StartCause::ResumeTimeReached {
+            start: began,
+            requested_resume: mains,
+        };
+        assert_eq!(
+            app_cause(late, ControlFlow::WaitUntil(mains), woke),
+            StartCause::ResumeTimeReached {
+                start: began,
+                requested_resume: mains
+            }
+        );
+        let now = woke;
         // Main's Poll (tasks queued) while the application waits.
         assert_eq!(
             app_cause(StartCause::Poll, ControlFlow::Wait, now),
@@ -272,12 +296,8 @@ mod tests {
                 requested_resume: None
             }
         );
-        // The application's own deadline, and its own Poll, are its own.
-        let own = StartCause::ResumeTimeReached {
-            start: mine,
-            requested_resume: mine,
-        };
-        assert_eq!(app_cause(own, ControlFlow::WaitUntil(mine), now), own);
+        // The application's own Poll is its own; Main's Poll after the
+        // application's deadline is its timer.
         assert_eq!(
             app_cause(StartCause::Poll, ControlFlow::WaitUntil(now), now),
             StartCause::ResumeTimeReached {
@@ -291,13 +311,13 @@ mod tests {
         );
         // An event that cut the wait short shows the application's deadline.
         let event = StartCause::WaitCancelled {
-            start: woke,
+            start: began,
             requested_resume: Some(mains),
         };
         assert_eq!(
             app_cause(event, ControlFlow::WaitUntil(mine), now),
             StartCause::WaitCancelled {
-                start: woke,
+                start: began,
                 requested_resume: Some(mine)
             }
         );

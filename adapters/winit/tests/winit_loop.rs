@@ -60,6 +60,10 @@ fn winit_loop() {
             "Main's timers do not look like the application's",
             mains_timers_are_not_the_applications,
         ),
+        (
+            "the application's own deadline is its timer",
+            the_applications_deadline_is_its_timer,
+        ),
         ("an idle loop sleeps", idle_loop_sleeps),
         (
             "a busy Main does not starve user events",
@@ -292,6 +296,29 @@ fn mains_timers_are_not_the_applications(harness: &Harness) {
         harness.stats.app_timer_causes.load(Ordering::SeqCst),
         before,
         "the application was told its timer fired"
+    );
+    harness.on_loop(|event_loop| event_loop.set_control_flow(ControlFlow::Wait));
+}
+
+fn the_applications_deadline_is_its_timer(harness: &Harness) {
+    let soon = Instant::now() + Duration::from_millis(100);
+    harness.on_loop(move |event_loop| event_loop.set_control_flow(ControlFlow::WaitUntil(soon)));
+    // The first iteration at or after the deadline is the application's
+    // timer (the wait it ends began before the deadline).
+    let first = || {
+        let causes = harness.stats.app_causes.lock().unwrap();
+        causes
+            .iter()
+            .find(|&&(at, _)| at >= soon)
+            .map(|&(_, timer)| timer)
+    };
+    harness.wait_until("an iteration after the application's deadline", || {
+        first().is_some()
+    });
+    assert_eq!(
+        first(),
+        Some(true),
+        "the application was not told its timer fired"
     );
     harness.on_loop(|event_loop| event_loop.set_control_flow(ControlFlow::Wait));
 }

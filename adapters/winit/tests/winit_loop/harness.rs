@@ -33,6 +33,9 @@ pub(crate) struct Stats {
     pub(crate) pending_timers: AtomicUsize,
     /// `ResumeTimeReached` causes the application was given.
     pub(crate) app_timer_causes: AtomicUsize,
+    /// When each iteration started, and whether the application was told
+    /// its timer fired (`ResumeTimeReached`).
+    pub(crate) app_causes: Mutex<Vec<(Instant, bool)>>,
 }
 
 /// Wraps the host's `DispatchersApp` to watch it.
@@ -101,9 +104,12 @@ impl Harness {
                     loop_events.lock().unwrap().push((id, name));
                 })),
                 on_new_events: Some(Box::new(move |cause| {
-                    if matches!(cause, StartCause::ResumeTimeReached { .. }) {
+                    let timer = matches!(cause, StartCause::ResumeTimeReached { .. });
+                    if timer {
                         cause_stats.app_timer_causes.fetch_add(1, Ordering::SeqCst);
                     }
+                    let mut causes = cause_stats.app_causes.lock().unwrap();
+                    causes.push((Instant::now(), timer));
                 })),
             };
             let mut recorder = Recorder {
