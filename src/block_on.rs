@@ -110,11 +110,12 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         // Inside an in-place run or a cancellation (a destructor that
         // blocks), what it waits for may be queued behind it on this thread.
-        let more_in_place = crate::unconfined::run_queued_in_place();
-        let more_cancellations = crate::task::run_queued_cancellations();
-        if more_in_place || more_cancellations {
-            // Check the future between batches: a queued task that yields
-            // forever must not keep it from being polled.
+        let ran_in_place = crate::unconfined::run_queued_in_place();
+        let ran_cancellations = crate::task::run_queued_cancellations();
+        if ran_in_place || ran_cancellations {
+            // Check the future after each batch: it may be ready now, and a
+            // queued task that yields forever must not keep it from being
+            // polled.
             continue;
         }
         parker.park(None);

@@ -67,8 +67,10 @@ pub(crate) fn run_in_place(runnable: Runnable) {
 /// starts (not those they queue, such as a task that yields), for a
 /// `block_on` in it that may wait for one of them, as kotlinx's
 /// `runBlocking` runs the thread's event loop one event at a time. Returns
-/// whether more are queued, for the caller to check its own future before it
-/// runs them. Outside an in-place run, does nothing.
+/// whether any was queued: the caller then checks its own future again
+/// before it parks (what it waits for may have completed meanwhile, and a
+/// nested `block_on` may have taken its wake-up). Outside an in-place run,
+/// does nothing.
 pub(crate) fn run_queued_in_place() -> bool {
     let queued = TRAMPOLINE.try_with(|t| t.queue.borrow().len()).unwrap_or(0);
     let mut first_panic = None;
@@ -87,9 +89,7 @@ pub(crate) fn run_queued_in_place() -> bool {
     if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
-    TRAMPOLINE
-        .try_with(|t| !t.queue.borrow().is_empty())
-        .unwrap_or(false)
+    queued > 0
 }
 
 /// Runs `first` and then the trampoline's queue until it is empty.

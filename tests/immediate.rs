@@ -241,3 +241,37 @@ fn block_on_in_an_in_place_run_checks_its_future_between_queued_runs() {
         "block_on never polled its ready future again"
     );
 }
+
+#[test]
+fn a_loop_host_wait_that_ran_queued_work_does_not_sleep_through_its_wake_up() {
+    // The first queued run completes what run_until waits for (waking it);
+    // the second blocks, and its park takes the thread's pending wake-up.
+    // The wait that ran them must not then sleep with nothing to wake it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let host = std::rc::Rc::new(dispatchers::LoopHost::new("lost-wake"));
+        let immediate = host.dispatcher().immediate();
+        let (inner, waiting) = (immediate.clone(), host.clone());
+        let outer = immediate.spawn_local(async move {
+            let awaited = inner.spawn(async { 7 });
+            inner
+                .spawn(async {
+                    let later = Signal::default();
+                    let sender = later.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        sender.send();
+                    });
+                    block_on(later);
+                })
+                .detach();
+            waiting.run_until(awaited).unwrap()
+        });
+        let _ = tx.send(host.run_until(outer).unwrap());
+    });
+    assert_eq!(
+        rx.recv_timeout(std::time::Duration::from_secs(30)),
+        Ok(7),
+        "LoopHost::run_until slept through its wake-up"
+    );
+}

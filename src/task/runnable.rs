@@ -201,8 +201,8 @@ fn pop_queued_cancellation() -> Option<RawRunnable> {
 /// Runs the cancellations queued on this thread behind the one running (see
 /// [`finish_cancelled`]) when the call starts, not those they queue: called
 /// by `block_on` before it parks, in case what it waits for is one of them.
-/// Returns whether more are queued, for the caller to check its own future
-/// before it runs them.
+/// Returns whether any was queued: the caller then checks its own future
+/// again before it parks.
 pub(crate) fn run_queued_cancellations() -> bool {
     let queued = CANCELLING
         .try_with(|queue| queue.borrow().as_ref().map_or(0, VecDeque::len))
@@ -219,9 +219,7 @@ pub(crate) fn run_queued_cancellations() -> bool {
     if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
-    CANCELLING
-        .try_with(|queue| queue.borrow().as_ref().is_some_and(|q| !q.is_empty()))
-        .unwrap_or(false)
+    queued > 0
 }
 
 fn leak_foreign_local(raw: RawRunnable) {
