@@ -73,6 +73,11 @@ impl<T: Send + 'static> WinitHost<T> {
     /// display, second loop in the process), [`WinitError::EventLoopPanicked`]
     /// when winit panicked building it, [`WinitError::HostExists`] when a
     /// `WinitHost` is already alive.
+    ///
+    /// The panic behind `EventLoopPanicked` (winit refuses a loop off the
+    /// main thread, for instance) is caught, but the process's panic hook
+    /// has printed it to stderr by then; under `panic = "abort"` it cannot
+    /// be caught at all and ends the process.
     pub fn build(
         builder: &mut EventLoopBuilder<HostEvent<T>>,
     ) -> Result<(EventLoop<HostEvent<T>>, Self), WinitError> {
