@@ -9,9 +9,12 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::Duration;
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use calloop::EventLoop;
 use dispatchers::{Budget, MainDispatcher, delay};
@@ -21,27 +24,9 @@ use dispatchers_calloop::HostSource;
 /// cannot change what one iteration runs).
 const TASKS_PER_ITERATION: usize = 5;
 
-/// Runs `test` on a thread of its own; fails if it takes more than 10 s.
+/// [`watchdog::watchdog`] for this file's loops: 10 s.
 fn watchdog<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("calloop-budget-loop".into())
-        .spawn(move || {
-            let _ = done.send(test());
-        })
-        .unwrap();
-    match result.recv_timeout(Duration::from_secs(10)) {
-        Ok(value) => {
-            thread.join().unwrap();
-            value
-        }
-        // The test panicked: re-raise its panic.
-        Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the test thread ended without a result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the loop hung (lost wake-up?)"),
-    }
+    watchdog::watchdog("calloop-budget-loop", Duration::from_secs(10), test)
 }
 
 /// What the source's callback saw: `run_pending` calls and tasks run.

@@ -5,9 +5,12 @@
 //! the assertions that matter are counts.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
+
+#[path = "support/watchdog.rs"]
+mod watchdog;
 
 use calloop::EventLoop;
 use calloop::ping::make_ping;
@@ -15,27 +18,9 @@ use calloop::timer::{TimeoutAction, Timer};
 use dispatchers::{Budget, block_on, delay, delay_until};
 use dispatchers_calloop::{CalloopHost, DEFAULT_BUDGET, DEFAULT_LOAD_PRIORITY, HostSource};
 
-/// Runs `test` on a thread of its own; fails if it takes more than 30 s.
+/// [`watchdog::watchdog`] for this file's loops: 30 s.
 fn watchdog<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("calloop-test-loop".into())
-        .spawn(move || {
-            let _ = done.send(test());
-        })
-        .unwrap();
-    match result.recv_timeout(Duration::from_secs(30)) {
-        Ok(value) => {
-            thread.join().unwrap();
-            value
-        }
-        // The test panicked: re-raise its panic.
-        Err(mpsc::RecvTimeoutError::Disconnected) => match thread.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the test thread ended without a result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the loop hung (lost wake-up?)"),
-    }
+    watchdog::watchdog("calloop-test-loop", Duration::from_secs(30), test)
 }
 
 /// A source whose iterations have no time budget: tests that check the
