@@ -279,17 +279,8 @@ impl TimerHeap {
     /// from n (see the module docs). O(n log n), once per 2^32 inserts.
     fn renumber_ties(&mut self) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
-        let slots = &mut self.slots;
-        let free = &mut self.free;
-        entries.retain(|&Reverse((_, _, slot))| {
-            let entry = &mut slots[slot as usize];
-            if entry.seq != ZOMBIE {
-                return true;
-            }
-            entry.seq = FREE;
-            free.push(slot);
-            false
-        });
+        let (slots, free) = (&mut self.slots, &mut self.free);
+        entries.retain(|&Reverse((_, _, slot))| keep_or_free(slots, free, slot));
         // Ties are unique since the last renumbering, so this is the firing
         // order.
         entries.sort_unstable_by_key(|&Reverse((deadline, tie, _))| (deadline, tie));
@@ -309,19 +300,23 @@ impl TimerHeap {
     /// so that a `timeout` that usually completes early doesn't grow the heap.
     fn compact_if_sparse(&mut self) {
         if self.heap.len() > 64 && self.heap.len() > 2 * self.waiting {
-            let slots = &mut self.slots;
-            let free = &mut self.free;
-            self.heap.retain(|&Reverse((_, _, slot))| {
-                let entry = &mut slots[slot as usize];
-                if entry.seq != ZOMBIE {
-                    return true;
-                }
-                entry.seq = FREE;
-                free.push(slot);
-                false
-            });
+            let (slots, free) = (&mut self.slots, &mut self.free);
+            self.heap
+                .retain(|&Reverse((_, _, slot))| keep_or_free(slots, free, slot));
         }
     }
+}
+
+/// For a sweep of heap entries: `true` keeps the entry of `slot`; a
+/// zombie's is dropped, and its slot freed.
+fn keep_or_free(slots: &mut [Slot], free: &mut Vec<u32>, slot: u32) -> bool {
+    let entry = &mut slots[slot as usize];
+    if entry.seq != ZOMBIE {
+        return true;
+    }
+    entry.seq = FREE;
+    free.push(slot);
+    false
 }
 
 #[cfg(all(test, not(loom)))]
