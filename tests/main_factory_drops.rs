@@ -3,55 +3,23 @@
 //! one that panics must not make `Dispatchers::main()` panic or lose Main.
 //! One test: the selection is process-wide and happens once.
 
-use std::error::Error;
+#[path = "support/failing_factory.rs"]
+mod failing_factory;
+
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use dispatchers::{
-    Dispatchers, LoopHost, MainDispatcher, MainDispatcherFactory, register_main_factory,
-};
+use dispatchers::{Dispatchers, LoopHost, register_main_factory};
+use failing_factory::FailingFactory;
 
-/// Never selected; panics when dropped.
-struct PanicsOnDrop;
-
-impl MainDispatcherFactory for PanicsOnDrop {
-    fn load_priority(&self) -> i32 {
-        -1
-    }
-
-    fn create_dispatcher(
-        &self,
-        _all: &[Arc<dyn MainDispatcherFactory>],
-    ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
-        Err("never tried: a higher priority works".into())
-    }
-}
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        panic!("factory drop");
-    }
-}
-
-/// Never selected; reads Main when dropped and reports what it saw.
-struct ReadsMainOnDrop(mpsc::Sender<String>);
-
-impl MainDispatcherFactory for ReadsMainOnDrop {
-    fn load_priority(&self) -> i32 {
-        -2
-    }
-
-    fn create_dispatcher(
-        &self,
-        _all: &[Arc<dyn MainDispatcherFactory>],
-    ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
-        Err("never tried: a higher priority works".into())
-    }
-}
-
-impl Drop for ReadsMainOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.send(Dispatchers::main().name().to_owned());
+/// A factory never tried (a higher priority works) that runs `on_drop` when
+/// the selection drops it.
+fn never_tried(priority: i32, on_drop: impl FnOnce() + Send + Sync + 'static) -> FailingFactory {
+    FailingFactory {
+        priority,
+        error: "never tried: a higher priority works",
+        hint: None,
+        on_drop: Some(Box::new(on_drop)),
     }
 }
 
@@ -60,8 +28,12 @@ fn factory_destructors_may_read_main_or_panic() {
     let host = LoopHost::new("the-host");
     host.register_as_main(10).unwrap();
     let (seen_tx, seen_rx) = mpsc::channel();
-    register_main_factory(Arc::new(ReadsMainOnDrop(seen_tx))).unwrap();
-    register_main_factory(Arc::new(PanicsOnDrop)).unwrap();
+    // Reads Main when dropped and reports what it saw.
+    register_main_factory(Arc::new(never_tried(-2, move || {
+        let _ = seen_tx.send(Dispatchers::main().name().to_owned());
+    })))
+    .unwrap();
+    register_main_factory(Arc::new(never_tried(-1, || panic!("factory drop")))).unwrap();
     // On another thread, so that a deadlock fails the test instead of
     // hanging it.
     let (names_tx, names_rx) = mpsc::channel();

@@ -2,55 +2,14 @@
 //! the `set_main` / `set_thread_main` overrides. One test: the registry is
 //! process-wide and selection happens once.
 
-use std::error::Error;
+#[path = "support/failing_factory.rs"]
+mod failing_factory;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dispatchers::{
-    Dispatchers, HostFactory, LoopHost, MainDispatcher, MainDispatcherFactory, RegisterError,
-    register_main_factory,
-};
-
-struct Unavailable;
-
-impl MainDispatcherFactory for Unavailable {
-    fn load_priority(&self) -> i32 {
-        5
-    }
-
-    fn create_dispatcher(
-        &self,
-        _all: &[Arc<dyn MainDispatcherFactory>],
-    ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
-        Err("no display".into())
-    }
-
-    fn hint_on_error(&self) -> Option<String> {
-        Some("run under Xvfb".into())
-    }
-}
-
-/// A factory that is never selected and says when it is dropped.
-struct NeverSelected(Arc<AtomicBool>);
-
-impl MainDispatcherFactory for NeverSelected {
-    fn load_priority(&self) -> i32 {
-        -1
-    }
-
-    fn create_dispatcher(
-        &self,
-        _all: &[Arc<dyn MainDispatcherFactory>],
-    ) -> Result<MainDispatcher, Box<dyn Error + Send + Sync>> {
-        Err("never tried: a higher priority works".into())
-    }
-}
-
-impl Drop for NeverSelected {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
+use dispatchers::{Dispatchers, HostFactory, LoopHost, RegisterError, register_main_factory};
+use failing_factory::FailingFactory;
 
 #[test]
 fn selection_overrides_and_late_registration() {
@@ -61,7 +20,13 @@ fn selection_overrides_and_late_registration() {
 
     low.register_as_main(1).unwrap();
     // Equal priority 5: `Unavailable` registered first, tried first, fails.
-    register_main_factory(Arc::new(Unavailable)).unwrap();
+    register_main_factory(Arc::new(FailingFactory {
+        priority: 5,
+        error: "no display",
+        hint: Some("run under Xvfb"),
+        on_drop: None,
+    }))
+    .unwrap();
     register_main_factory(Arc::new(HostFactory::new("tied", 5, tied.dispatcher()))).unwrap();
 
     // The highest priority, but its host was dropped before Main was first
@@ -75,7 +40,14 @@ fn selection_overrides_and_late_registration() {
     }
 
     let never_selected_dropped = Arc::new(AtomicBool::new(false));
-    register_main_factory(Arc::new(NeverSelected(never_selected_dropped.clone()))).unwrap();
+    let dropped = never_selected_dropped.clone();
+    register_main_factory(Arc::new(FailingFactory {
+        priority: -1,
+        error: "never tried: a higher priority works",
+        hint: None,
+        on_drop: Some(Box::new(move || dropped.store(true, Ordering::SeqCst))),
+    }))
+    .unwrap();
 
     let main = Dispatchers::main();
     assert!(!main.is_missing());
