@@ -29,7 +29,8 @@
 //! Closing races the producers: a dispatch announced after the gate closed
 //! is left in the queue for the loop's shutdown to cancel (so that a `!Send`
 //! task queued before the shutdown is never popped by another thread, which
-//! could only leak it), until the loop has drained the queue and set
+//! could only send it back to the loop's thread, to be cancelled later; see
+//! `task/orphans.rs`), until the loop has drained the queue and set
 //! `drained`; from then on each producer rejects what it pushed itself. The
 //! loom model `loom_tests::dispatch_racing_shutdown_leaves_local_tasks_to_the_loop`
 //! in `wake_gate.rs` checks the hand-over.
@@ -133,6 +134,9 @@ impl HostEngine {
             timers_fired: 0,
             more_pending: false,
         };
+        // `!Send` tasks of this thread that another thread could only send
+        // back (see `Runnable`): cancelled here. One flag read when none.
+        crate::task::cancel_orphans();
         // Shut down (before, or by one of the tasks below): nothing runs.
         if self.is_shut_down() {
             return report;
@@ -275,10 +279,12 @@ impl HostEngine {
     /// its own thread) and its `Task` resolves to a cancelled `JoinError`.
     ///
     /// A task that is running when `shutdown` is called from inside it
-    /// finishes its poll and is cancelled when it next suspends. One case is
-    /// left: a `!Send` task woken from another thread at the very moment of
-    /// the shutdown may be popped by that thread, which can neither poll nor
-    /// drop it; it is leaked (see [`Runnable`]).
+    /// finishes its poll and is cancelled when it next suspends. One case
+    /// ends later: a `!Send` task woken from another thread at the very
+    /// moment of the shutdown may be popped by that thread, which can neither
+    /// poll nor drop it. It sends the task back, and this thread cancels it at
+    /// its next `run_pending`, `block_on` or `LoopHost` wait, or when it exits
+    /// (see [`Runnable`]).
     pub fn shutdown(&self) {
         let shared = &*self.shared;
         if !shared.gate.close() {
@@ -299,6 +305,7 @@ impl HostEngine {
             wake_reporting_panics(waker, &shared.name);
         }
         shared.cancel_queued();
+        crate::task::cancel_orphans();
         let service: Arc<dyn TimerService> = self.shared.clone();
         service::unbind(&service, self.previous_timers.borrow_mut().take());
     }

@@ -6,11 +6,13 @@ mod header;
 mod header_word;
 mod join;
 mod live;
+mod orphans;
 mod runnable;
 mod spawn;
 
 pub use builder::TaskBuilder;
 pub use join::{JoinError, Task};
 pub(crate) use live::LiveTasks;
+pub(crate) use orphans::cancel_orphans;
 pub use runnable::Runnable;
 pub(crate) use runnable::run_queued_cancellations;

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use std::sync::mpsc;
 
 use super::header::{Home, TaskHeader};
+use super::orphans;
 
 pub(crate) type RawRunnable = async_task::Runnable<TaskHeader>;
 
@@ -27,10 +28,12 @@ pub(crate) type RawRunnable = async_task::Runnable<TaskHeader>;
 ///
 /// - a `Send` task's future is dropped on the `dispatchers-reaper` thread;
 /// - a `!Send` task's future is dropped in place when the runnable is dropped
-///   on the task's own thread; dropped anywhere else it is **leaked**: neither
-///   polled nor dropped, since running its destructor on a foreign thread
-///   would be unsound. Its `Task` then never resolves; a `!Send` task lives
-///   and dies with its thread's loop.
+///   on the task's own thread. Dropped on another thread, the runnable is
+///   sent back to its own, which drops the future (unpolled) at its next
+///   `block_on` or `LoopHost` wait, at its next `run_pending`, or at the
+///   latest when it exits: running the destructor on a foreign thread would
+///   be unsound. Sent back after its thread exited, it is leaked (with a
+///   warning) and its `Task` never resolves.
 pub struct Runnable {
     raw: Option<RawRunnable>,
 }
@@ -48,8 +51,9 @@ impl Runnable {
     ///
     /// # Panics
     ///
-    /// When the task is `!Send` and this is not its thread: the runnable is
-    /// leaked, never polled there.
+    /// When the task is `!Send` and this is not its thread: the task is not
+    /// polled here but sent back to its thread, which cancels it (see
+    /// [dropping a runnable](Runnable#dropping-a-runnable)).
     pub fn run(mut self) -> bool {
         let raw = self
             .raw
@@ -58,11 +62,12 @@ impl Runnable {
         let home = raw.metadata().home();
         if let Some(home) = home {
             if home != Home::current() {
-                std::mem::forget(raw);
+                orphans::send_home(raw, home);
                 panic!(
                     "dispatchers: a !Send task was dispatched to another thread than the one \
                      that spawned it; a Dispatch that accepts spawn_local tasks must run them \
-                     on that thread (the task is leaked, not polled)"
+                     on that thread (the task is not polled here: it is sent back to its \
+                     thread, which cancels it)"
                 );
             }
         }
@@ -124,7 +129,7 @@ impl fmt::Debug for Runnable {
 fn drop_or_leak(raw: RawRunnable, in_place: bool) {
     match raw.metadata().home() {
         Some(home) if home == Home::current() => finish_cancelled(raw),
-        Some(_) => leak_foreign_local(raw),
+        Some(home) => orphans::send_home(raw, home),
         None if in_place => finish_cancelled(raw),
         None => reap(raw),
     }
@@ -149,7 +154,7 @@ thread_local! {
 /// is done. A destructor that blocks until such a task resolves is served
 /// by `block_on`, which runs the queued cancellations before it parks
 /// ([`run_queued_cancellations`]).
-fn finish_cancelled(raw: RawRunnable) {
+pub(super) fn finish_cancelled(raw: RawRunnable) {
     raw.metadata().cancel();
     let mut raw = Some(raw);
     let first = CANCELLING
@@ -199,11 +204,14 @@ fn pop_queued_cancellation() -> Option<RawRunnable> {
 }
 
 /// Runs the cancellations queued on this thread behind the one running (see
-/// [`finish_cancelled`]) when the call starts, not those they queue: called
-/// by `block_on` before it parks, in case what it waits for is one of them.
-/// Returns whether any was queued: the caller then checks its own future
-/// again before it parks.
+/// [`finish_cancelled`]) when the call starts, not those they queue, and
+/// those of the `!Send` runnables sent back to this thread (see
+/// `orphans.rs`): called by `block_on` before it parks, in case what it
+/// waits for is one of them. Returns whether there were any: the caller then
+/// checks its own future again before it parks.
 pub(crate) fn run_queued_cancellations() -> bool {
+    // First, so that those queued behind a running cancellation are counted.
+    let orphans = orphans::cancel_orphans();
     let queued = CANCELLING
         .try_with(|queue| queue.borrow().as_ref().map_or(0, VecDeque::len))
         .unwrap_or(0);
@@ -219,18 +227,7 @@ pub(crate) fn run_queued_cancellations() -> bool {
     if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
-    queued > 0
-}
-
-fn leak_foreign_local(raw: RawRunnable) {
-    static WARNED: std::sync::Once = std::sync::Once::new();
-    WARNED.call_once(|| {
-        eprintln!(
-            "dispatchers: a !Send task was cancelled off its own thread (its host shut down); \
-             it is leaked rather than dropped on a foreign thread"
-        )
-    });
-    std::mem::forget(raw);
+    orphans || queued > 0
 }
 
 /// Drops a `Send` runnable on the reaper thread, or here if that thread

@@ -83,6 +83,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    // Where its runnable goes back to if it ends up on another thread.
+    super::orphans::open_mailbox();
     let header = TaskHeader::new(name, Some(Home::current()));
     let (raw, task) = spawn_raw(dispatcher, header, future);
     first_schedule(dispatcher, raw);

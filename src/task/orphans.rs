@@ -1,0 +1,171 @@
+//! `!Send` runnables that end up on a foreign thread, sent back to their own.
+//!
+//! A `!Send` task's future may only be polled or dropped on the thread that
+//! spawned it (its *home*). Yet its runnable can reach another thread:
+//!
+//! - a task woken from another thread at the very moment its loop shuts
+//!   down: the waking thread pushed it after the loop's last drain, finds
+//!   the engine closed and must reject what it pushed (see `engine.rs`);
+//! - a [`Dispatch`](crate::Dispatch) that drops its runnables, or runs them,
+//!   on another thread than the task's.
+//!
+//! That thread can do nothing with the task, so it sends the runnable home:
+//! into the home thread's *mailbox*, and unparks that thread. The home
+//! thread cancels what its mailbox holds (the future dropped there, unpolled;
+//! the `Task` resolved as cancelled):
+//!
+//! - in [`block_on`](crate::block_on) and [`LoopHost`](crate::LoopHost)'s
+//!   waits, which the unpark wakes (as the thread's queued cancellations,
+//!   `run_queued_cancellations`);
+//! - at the start of each [`run_pending`](crate::HostEngine::run_pending) of
+//!   an engine on that thread, and at the end of its shutdown;
+//! - at the latest when the thread exits (its mailbox is a thread-local).
+//!
+//! A thread gets a mailbox when it first spawns a `!Send` task. After the
+//! thread has exited there is nowhere to send a runnable: it is leaked, with
+//! a warning, since running the future's destructor on a foreign thread would
+//! be unsound.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::num::NonZeroU64;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
+
+use super::header::Home;
+use super::runnable::{RawRunnable, finish_cancelled};
+
+/// The mailboxes of the threads that are alive, by home number.
+static HOMES: Mutex<BTreeMap<NonZeroU64, Arc<Mailbox>>> = Mutex::new(BTreeMap::new());
+
+thread_local! {
+    /// This thread's mailbox, from its first `!Send` spawn to its exit.
+    static MAILBOX: OnceCell<HomeMembership> = const { OnceCell::new() };
+}
+
+/// Where the runnables of one thread's `!Send` tasks are sent back to.
+struct Mailbox {
+    thread: Thread,
+    /// Set with each delivery, taken by the home thread: its check, on the
+    /// path of every `run_pending`, reads a flag of its own, no lock.
+    has_orphans: AtomicBool,
+    orphans: Mutex<Orphans>,
+}
+
+#[derive(Default)]
+struct Orphans {
+    runnables: Vec<RawRunnable>,
+    /// The thread is exiting: nothing is delivered any more.
+    closed: bool,
+}
+
+impl Mailbox {
+    fn orphans(&self) -> MutexGuard<'_, Orphans> {
+        self.orphans.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The thread-local side of a mailbox: opens it, and at the thread's exit
+/// closes it and cancels what it holds.
+struct HomeMembership {
+    home: Home,
+    mailbox: Arc<Mailbox>,
+}
+
+impl Drop for HomeMembership {
+    fn drop(&mut self) {
+        homes().remove(&self.home.get());
+        let orphans = {
+            let mut orphans = self.mailbox.orphans();
+            orphans.closed = true;
+            std::mem::take(&mut orphans.runnables)
+        };
+        cancel_here(orphans);
+    }
+}
+
+fn homes() -> MutexGuard<'static, BTreeMap<NonZeroU64, Arc<Mailbox>>> {
+    HOMES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gives the calling thread a mailbox, if it has none yet: called when it
+/// spawns a `!Send` task.
+pub(super) fn open_mailbox() {
+    let _ = MAILBOX.try_with(|cell| {
+        cell.get_or_init(|| {
+            let home = Home::current();
+            let mailbox = Arc::new(Mailbox {
+                thread: thread::current(),
+                has_orphans: AtomicBool::new(false),
+                orphans: Mutex::new(Orphans::default()),
+            });
+            homes().insert(home.get(), mailbox.clone());
+            HomeMembership { home, mailbox }
+        });
+    });
+}
+
+/// Sends the runnable of a `!Send` task, found on another thread than
+/// `home`, back to `home`'s mailbox and wakes that thread; leaks it when
+/// that thread has exited.
+pub(super) fn send_home(raw: RawRunnable, home: Home) {
+    let mailbox = homes().get(&home.get()).cloned();
+    let Some(mailbox) = mailbox else {
+        return leak(raw);
+    };
+    {
+        let mut orphans = mailbox.orphans();
+        if orphans.closed {
+            drop(orphans);
+            return leak(raw);
+        }
+        orphans.runnables.push(raw);
+        mailbox.has_orphans.store(true, Ordering::Release);
+    }
+    mailbox.thread.unpark();
+}
+
+/// Cancels, here, the runnables sent back to the calling thread; returns
+/// whether there were any.
+pub(crate) fn cancel_orphans() -> bool {
+    let orphans = MAILBOX
+        .try_with(|cell| {
+            let membership = cell.get()?;
+            let mailbox = &membership.mailbox;
+            if !mailbox.has_orphans.swap(false, Ordering::Acquire) {
+                return None;
+            }
+            Some(std::mem::take(&mut mailbox.orphans().runnables))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let any = !orphans.is_empty();
+    cancel_here(orphans);
+    any
+}
+
+/// Cancels each runnable on this, its home, thread. A panic escaping one
+/// (not the future's destructor's, which its `Task` receives) is reported
+/// and the others are still cancelled: the callers include a thread-local's
+/// destructor, which must not unwind.
+fn cancel_here(orphans: Vec<RawRunnable>) {
+    for raw in orphans {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| finish_cancelled(raw))) {
+            crate::panic::report_detached_panic(None, &*payload);
+        }
+    }
+}
+
+fn leak(raw: RawRunnable) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "dispatchers: a !Send task was cancelled off its own thread after that thread \
+             exited; it is leaked rather than dropped on a foreign thread"
+        )
+    });
+    std::mem::forget(raw);
+}

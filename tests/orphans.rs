@@ -1,0 +1,180 @@
+//! `!Send` tasks whose runnable ends up on another thread: that thread can
+//! neither poll nor drop the future, so it sends the runnable back, and the
+//! task's own thread cancels it (the future dropped there, the `Task`
+//! resolved as cancelled) at its next wait, `run_pending`, or exit.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::task::Waker;
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use dispatchers::{Budget, Dispatch, Dispatcher, LoopHost, Runnable, Task, block_on, timeout};
+
+/// Hands each runnable to a thread of its own, which drops it (and says so).
+/// It claims the caller's thread, so `spawn_local` accepts it.
+struct DropsElsewhere(Mutex<mpsc::Sender<Runnable>>);
+
+impl DropsElsewhere {
+    /// The dispatcher, and a receiver of one message per dropped runnable.
+    fn start() -> (Dispatcher, mpsc::Receiver<()>) {
+        let (tx, runnables) = mpsc::channel::<Runnable>();
+        let (dropped_tx, dropped) = mpsc::channel();
+        thread::spawn(move || {
+            for runnable in runnables {
+                drop(runnable);
+                let _ = dropped_tx.send(());
+            }
+        });
+        (Dispatcher::new(DropsElsewhere(Mutex::new(tx))), dropped)
+    }
+}
+
+impl Dispatch for DropsElsewhere {
+    fn dispatch(&self, runnable: Runnable) {
+        let _ = self.0.lock().unwrap().send(runnable);
+    }
+
+    fn is_current_thread(&self) -> bool {
+        true
+    }
+}
+
+/// Says on which thread the future that owns it was dropped.
+struct DropProbe(mpsc::Sender<ThreadId>);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        let _ = self.0.send(thread::current().id());
+    }
+}
+
+/// A `!Send` future that never completes and reports where it is dropped.
+async fn never_with_probe(probe: DropProbe) {
+    let _not_send = std::rc::Rc::new(());
+    let _probe = probe;
+    std::future::pending::<()>().await;
+}
+
+fn within_a_minute<T>(task: Task<T>) -> Result<T, dispatchers::JoinError> {
+    block_on(timeout(Duration::from_secs(60), task))
+        .expect("watchdog: the task sent back was never cancelled")
+}
+
+#[test]
+fn a_runnable_dropped_on_another_thread_is_cancelled_back_on_its_own() {
+    let (dispatcher, dropped) = DropsElsewhere::start();
+    let (probe, drops) = mpsc::channel();
+    let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
+    dropped
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the other thread dropped the runnable");
+    // Not dropped there: the future still exists.
+    assert!(drops.try_recv().is_err());
+    // This thread's `block_on` cancels what was sent back.
+    assert!(within_a_minute(task).unwrap_err().is_cancelled());
+    assert_eq!(drops.try_recv(), Ok(thread::current().id()));
+}
+
+#[test]
+fn a_thread_that_exits_cancels_the_tasks_sent_back_to_it() {
+    let (probe, drops) = mpsc::channel();
+    let home = thread::spawn(move || {
+        let (dispatcher, dropped) = DropsElsewhere::start();
+        let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
+        dropped
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the other thread dropped the runnable");
+        // Exits without waiting: the mailbox is cancelled on the way out.
+        task
+    });
+    let home_id = home.thread().id();
+    let task = home.join().expect("the home thread");
+    assert!(within_a_minute(task).unwrap_err().is_cancelled());
+    assert_eq!(drops.try_recv(), Ok(home_id), "dropped on its own thread");
+}
+
+/// Keeps each runnable for the test to drop (later, elsewhere).
+struct Keeps(Arc<Mutex<Vec<Runnable>>>);
+
+impl Dispatch for Keeps {
+    fn dispatch(&self, runnable: Runnable) {
+        self.0.lock().unwrap().push(runnable);
+    }
+
+    fn is_current_thread(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_task_sent_back_after_its_thread_exited_is_leaked_not_dropped_elsewhere() {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let (probe, drops) = mpsc::channel();
+    let task = {
+        let kept = kept.clone();
+        thread::spawn(move || {
+            Dispatcher::new(Keeps(kept)).spawn_local(never_with_probe(DropProbe(probe)))
+        })
+        .join()
+        .expect("the home thread")
+    };
+    // Its thread is gone: the runnable has nowhere to go.
+    drop(kept.lock().unwrap().pop().expect("the task was dispatched"));
+    assert!(drops.try_recv().is_err(), "never dropped off its thread");
+    assert!(!task.is_finished());
+}
+
+/// Forwards to a loop's Main, so its tasks are not in the loop's live set:
+/// the loop's shutdown does not cancel one that waits on something else.
+struct ForwardsTo(Dispatcher);
+
+impl Dispatch for ForwardsTo {
+    fn dispatch(&self, runnable: Runnable) {
+        self.0.as_dispatch().dispatch(runnable);
+    }
+
+    fn is_current_thread(&self) -> bool {
+        self.0.is_current_thread()
+    }
+}
+
+#[test]
+fn a_task_woken_from_another_thread_after_its_loop_shut_down_is_cancelled_by_the_loop() {
+    let host = LoopHost::new("orphans");
+    let forwarding = Dispatcher::new(ForwardsTo(host.dispatcher().dispatcher().clone()));
+    let (probe, drops) = mpsc::channel();
+    let (waker_tx, waker) = mpsc::channel::<Waker>();
+    let polled = Arc::new(AtomicBool::new(false));
+    let task = forwarding.spawn_local({
+        let polled = polled.clone();
+        async move {
+            let _probe = DropProbe(probe);
+            let _not_send = std::rc::Rc::new(());
+            std::future::poll_fn(|cx| {
+                if !polled.swap(true, Ordering::SeqCst) {
+                    let _ = waker_tx.send(cx.waker().clone());
+                }
+                std::task::Poll::<()>::Pending
+            })
+            .await;
+        }
+    });
+    host.run_pending(Budget::unlimited());
+    let waker = waker.recv_timeout(Duration::from_secs(60)).expect("polled");
+    host.engine().shutdown();
+    assert!(!task.is_finished(), "not the loop's: the shutdown left it");
+    // Woken from another thread: the closed loop rejects it there, and that
+    // thread, which cannot drop a `!Send` future, sends it back.
+    thread::spawn(move || waker.wake())
+        .join()
+        .expect("the waking thread");
+    assert!(
+        drops.try_recv().is_err(),
+        "not dropped on the waking thread"
+    );
+    host.run_pending(Budget::unlimited());
+    assert!(task.is_finished(), "cancelled by the loop's run_pending");
+    assert!(within_a_minute(task).unwrap_err().is_cancelled());
+    assert_eq!(drops.try_recv(), Ok(thread::current().id()));
+}
