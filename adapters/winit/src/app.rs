@@ -33,9 +33,13 @@ use crate::host::WinitHost;
 ///   application what it set itself, and so is the `StartCause` it
 ///   receives: a wake-up for Main (a `delay`'s deadline, queued tasks)
 ///   reaches it as `WaitCancelled` with its own `requested_resume`, never as
-///   `ResumeTimeReached` or `Poll` it did not ask for. A control flow set
-///   on the event loop between two runs (`run_app_on_demand`,
-///   `pump_app_events`) is the application's and is kept.
+///   `ResumeTimeReached` or `Poll` it did not ask for. A run
+///   (`run_app_on_demand`) ends with the application's flow back on the
+///   loop (in `exiting`), and a flow set on the event loop between two runs
+///   is the application's and is kept. Between two `pump_app_events`, the
+///   loop still holds the combined flow: one set there is kept when it
+///   differs from it (the same value cannot be told apart, and is taken for
+///   the combined one).
 /// - **Exit.** After the application's `exiting`, the engine shuts down
 ///   (unless [`WinitHost::with_shutdown_on_exit`] said otherwise): queued
 ///   and sleeping tasks are cancelled, later dispatches rejected.
@@ -161,6 +165,12 @@ impl<A: ApplicationHandler<T>, T: 'static> ApplicationHandler<HostEvent<T>>
     }
 
     fn exiting(&mut self, event_loop: &ActiveEventLoop) {
+        // The run ends: the loop shows the application's flow again, and
+        // whatever it holds at the next run's start is the application's,
+        // even a flow equal to the combined one it was left with.
+        if let (Some(app), Some(_)) = (self.app_flow, self.combined_flow.take()) {
+            event_loop.set_control_flow(app);
+        }
         self.app.exiting(event_loop);
         if self.host.shutdown_on_exit() {
             self.host.engine().shutdown();

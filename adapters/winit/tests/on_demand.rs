@@ -1,10 +1,12 @@
 //! A control flow the application sets on the event loop between two runs
 //! (`run_app_on_demand`) is its own: the host does not put back the flow of
-//! the previous run. A test binary of its own: winit allows one event loop
+//! the previous run, even when it equals the flow the run left behind. A test binary of its own: winit allows one event loop
 //! per process.
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use support::Ctl;
@@ -56,14 +58,44 @@ fn a_flow_set_between_two_runs_is_kept() {
         app.app_mut().until = Instant::now() + Duration::from_millis(300);
         app.app_mut().iterations = 0;
         event_loop.run_app_on_demand(&mut app).expect("second run");
-        let _ = tx.send(app.app().iterations);
+        let second = app.app().iterations;
+
+        // A third run ends while Main has work queued (a task that keeps
+        // yielding), so the loop is left on `Poll`, Main's, not the
+        // application's `Wait`.
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinning = stop.clone();
+        app.host()
+            .dispatcher()
+            .spawn(async move {
+                while !spinning.load(Ordering::SeqCst) {
+                    dispatchers::yield_now().await;
+                }
+            })
+            .detach();
+        event_loop.set_control_flow(ControlFlow::Wait);
+        app.app_mut().until = Instant::now();
+        event_loop.run_app_on_demand(&mut app).expect("third run");
+        // The application now asks for `Poll` itself: the same value the
+        // loop was left with, and still the application's.
+        stop.store(true, Ordering::SeqCst);
+        event_loop.set_control_flow(ControlFlow::Poll);
+        app.app_mut().until = Instant::now() + Duration::from_millis(300);
+        app.app_mut().iterations = 0;
+        event_loop.run_app_on_demand(&mut app).expect("fourth run");
+        let _ = tx.send((second, app.app().iterations));
     });
-    let iterations: usize = rx
+    let (second, fourth): (usize, usize) = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the runs ended");
     drop(running);
     assert!(
-        iterations > 50,
-        "{iterations} iterations in 300 ms of Poll: the previous run's Wait was put back"
+        second > 50,
+        "{second} iterations in 300 ms of Poll: the previous run's Wait was put back"
+    );
+    assert!(
+        fourth > 50,
+        "{fourth} iterations in 300 ms of Poll: the application's Poll, equal to the flow \
+         Main left the loop with, was taken for Main's and replaced by the old Wait"
     );
 }
