@@ -1,11 +1,15 @@
-//! `dispatchers::test_util`: virtual time, ordering, `run_test`'s failure
-//! reports and the isolation of parallel tests.
+//! `dispatchers::test_util`: virtual time, ordering, background work, work
+//! finished by other threads, and the dispatcher flavours. `run_test`'s
+//! failure reports: `test_util_reports.rs`; the isolation of parallel tests:
+//! `test_util_isolation.rs`.
 #![cfg(feature = "test-util")]
 
+#[path = "support/held_waker.rs"]
+mod held_waker;
+
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,6 +19,7 @@ use dispatchers::{
     Dispatchers, TaskBuilder, delay, delay_until, spawn_on_main, spawn_on_main_local, timeout,
     with_context, yield_now,
 };
+use held_waker::HeldWaker;
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -32,28 +37,6 @@ fn secs(n: u64) -> Duration {
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// The message of a panic caught by `catch_unwind`.
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
-}
-
-/// A future that stays pending, its waker held by the test (as a channel
-/// whose sender is alive would hold it).
-#[derive(Clone, Default)]
-struct HeldWaker(Arc<Mutex<Option<Waker>>>);
-
-impl Future for HeldWaker {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        *self.0.lock().unwrap() = Some(cx.waker().clone());
-        Poll::Pending
-    }
 }
 
 /// A one-value channel, completed from any thread.
@@ -93,33 +76,6 @@ impl<T> Future for Oneshot<T> {
                 Poll::Pending
             }
         }
-    }
-}
-
-/// Blocks until `n` threads have called it (a barrier with a watchdog: a
-/// thread that fails before arriving fails the others instead of hanging them).
-struct Rendezvous {
-    arrived: Mutex<usize>,
-    changed: Condvar,
-}
-
-impl Rendezvous {
-    fn new() -> Arc<Self> {
-        Arc::new(Rendezvous {
-            arrived: Mutex::new(0),
-            changed: Condvar::new(),
-        })
-    }
-
-    fn wait_for(&self, n: usize) {
-        let mut arrived = self.arrived.lock().unwrap();
-        *arrived += 1;
-        self.changed.notify_all();
-        let (arrived, timed_out) = self
-            .changed
-            .wait_timeout_while(arrived, secs(30), |arrived| *arrived < n)
-            .unwrap();
-        assert!(!timed_out.timed_out(), "only {} of {n} arrived", *arrived);
     }
 }
 
@@ -253,117 +209,6 @@ fn timeout_fires_in_virtual_time() {
 }
 
 #[test]
-fn a_leaked_task_fails_run_test_with_its_name_at_once() {
-    let started = Instant::now();
-    let failure = catch_unwind(AssertUnwindSafe(|| {
-        run_test(|scope| async move {
-            scope.spawn(delay(secs(1))).detach(); // completes: not a leak
-            scope
-                .spawn_named("leaky", std::future::pending::<()>())
-                .detach();
-        })
-    }))
-    .expect_err("run_test must fail");
-    let message = panic_message(failure);
-    assert!(
-        message.contains("task 'leaky' (spawned at tests/"),
-        "{message}"
-    );
-    assert!(message.contains("can never complete"), "{message}");
-    assert!(
-        !message.contains("did not complete within"),
-        "not a timeout: {message}"
-    );
-    assert!(started.elapsed() < secs(30));
-}
-
-#[test]
-#[should_panic(expected = "task 'stuck-listener'")]
-fn a_task_still_waiting_on_a_held_waker_fails_at_the_timeout() {
-    let held = HeldWaker::default();
-    let waiting = held.clone();
-    run_test_with(
-        TestConfig::new().timeout(ms(200)),
-        move |scope| async move {
-            scope.spawn_named("stuck-listener", waiting).detach();
-        },
-    );
-    drop(held);
-}
-
-#[test]
-fn a_stuck_body_fails_at_the_timeout_instead_of_hanging() {
-    let held = HeldWaker::default();
-    let waiting = held.clone();
-    let failure = catch_unwind(AssertUnwindSafe(|| {
-        run_test_with(
-            TestConfig::new().timeout(ms(200)),
-            move |_scope| async move {
-                waiting.await;
-            },
-        )
-    }))
-    .expect_err("run_test must fail");
-    let message = panic_message(failure);
-    assert!(
-        message.contains("did not complete within 200ms"),
-        "{message}"
-    );
-    assert!(
-        message.contains("the test body did not complete"),
-        "{message}"
-    );
-}
-
-#[test]
-fn an_endless_foreground_loop_fails_at_the_timeout() {
-    let failure = catch_unwind(AssertUnwindSafe(|| {
-        run_test_with(TestConfig::new().timeout(ms(200)), |scope| async move {
-            scope
-                .spawn_named("ticker", async {
-                    loop {
-                        delay(secs(1)).await;
-                    }
-                })
-                .detach();
-        })
-    }))
-    .expect_err("run_test must fail");
-    let message = panic_message(failure);
-    assert!(message.contains("task 'ticker'"), "{message}");
-    assert!(message.contains("never went idle"), "{message}");
-}
-
-#[test]
-fn a_panicking_child_fails_the_test_with_its_name_and_message() {
-    let failure = catch_unwind(AssertUnwindSafe(|| {
-        run_test(|scope| async move {
-            scope
-                .spawn_named("worker", async {
-                    delay(secs(5)).await;
-                    panic!("disk full");
-                })
-                .detach();
-            // The body would wait forever: the panic ends the test first.
-            HeldWaker::default().await;
-        })
-    }))
-    .expect_err("run_test must fail");
-    let message = panic_message(failure);
-    assert!(message.contains("task 'worker'"), "{message}");
-    assert!(message.contains("panicked: disk full"), "{message}");
-}
-
-#[test]
-#[should_panic(expected = "the body's own assertion")]
-fn a_panicking_body_fails_with_its_own_panic() {
-    run_test(|_scope| async move {
-        delay(secs(1)).await;
-        panic!("the body's own assertion");
-    });
-}
-
-#[test]
 fn background_tasks_are_cancelled_at_the_end_instead_of_failing() {
     struct Dropped(Log);
     impl Drop for Dropped {
@@ -442,54 +287,6 @@ fn a_hop_to_io_runs_on_a_pool_thread_and_comes_back_to_the_test_thread() {
         assert_ne!(io_thread, test_thread);
         assert_eq!(back_on, test_thread);
     });
-}
-
-#[test]
-fn sixteen_parallel_tests_each_see_their_own_main() {
-    const TESTS: usize = 16;
-    let rendezvous = Rendezvous::new();
-    let threads: Vec<_> = (0..TESTS)
-        .map(|i| {
-            let rendezvous = rendezvous.clone();
-            thread::spawn(move || {
-                run_test(move |scope| async move {
-                    let mine = scope.main();
-                    rendezvous.wait_for(TESTS); // every test is inside run_test
-                    assert_eq!(*Dispatchers::main(), *mine);
-                    let ran_on = spawn_on_main(async { thread::current().id() }).await;
-                    assert_eq!(ran_on.unwrap(), thread::current().id());
-                    // Each test has its own clock.
-                    delay(secs(i as u64 + 1)).await;
-                    assert_eq!(scope.current_time(), secs(i as u64 + 1));
-                    // Other threads see the process-wide Main, not the test's.
-                    let elsewhere = thread::spawn(|| Dispatchers::main().dispatcher().clone())
-                        .join()
-                        .unwrap();
-                    assert_ne!(elsewhere, *mine);
-                    rendezvous.wait_for(2 * TESTS); // still all installed
-                    assert_eq!(*Dispatchers::main(), *mine);
-                    mine.dispatcher().clone()
-                })
-            })
-        })
-        .collect();
-    let mains: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    for (i, a) in mains.iter().enumerate() {
-        for b in &mains[i + 1..] {
-            assert_ne!(a, b);
-        }
-    }
-}
-
-#[test]
-fn main_is_restored_after_run_test() {
-    let before = Dispatchers::main().dispatcher().clone();
-    let during = run_test(|scope| async move {
-        assert_eq!(*Dispatchers::main(), *scope.main());
-        scope.main().dispatcher().clone()
-    });
-    assert_ne!(during, before);
-    assert_eq!(*Dispatchers::main(), before);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! The virtual clock and the event queue shared by the test dispatchers of one
-//! test (the [`clock`] submodule makes it the clock of `delay` and `timeout`).
+//! test. Its submodules: [`clock`] makes it the clock of `delay` and
+//! `timeout`, [`turns`] gives a task woken by a timer the timer's place,
+//! [`cancel`] ends it, and [`report`] describes its queue for failure reports.
 //!
 //! # Ordering
 //!
@@ -29,10 +31,12 @@
 //! [`Attribution`]). So a foreground task that background work resumes in
 //! place (the unconfined flavour) keeps foreground timers.
 
+mod cancel;
 mod clock;
+mod report;
+mod turns;
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Wake, Waker};
@@ -48,10 +52,6 @@ use crate::thread_id::current_thread_id;
 
 /// (virtual time since the start, sequence number).
 type EventKey = (Duration, u64);
-
-/// How many rounds of cancellation `cancel_all` runs before giving up on
-/// destructors that keep scheduling new work.
-const MAX_CANCEL_ROUNDS: usize = 10_000;
 
 /// Where `advance_time_by` stops the virtual clock when the target is beyond
 /// what an `Instant` (origin + time) can hold (2^40 s, about 34,800 years),
@@ -276,62 +276,6 @@ impl Scheduler {
         }
     }
 
-    /// Whether the calling thread runs this scheduler's tasks: the owner
-    /// thread, while the scheduler is open (`is_current_thread`, which
-    /// `immediate` asks before running a task in place). When a timer is
-    /// being fired its turn is spent: a task run in place now is the one it
-    /// woke.
-    pub(crate) fn is_current_thread(&self) -> bool {
-        if !self.is_owner_thread() {
-            return false;
-        }
-        let mut state = self.lock();
-        if !matches!(state.life, Life::Open) {
-            return false;
-        }
-        if matches!(state.firing, Some((_, Turn::Timer))) {
-            state.firing = None;
-        }
-        true
-    }
-
-    /// Whether an unconfined task may start or resume in place here: on the
-    /// owner thread while open, except the task woken by a timer being fired
-    /// (and a task started with [`reserve_turn`](Self::reserve_turn)), which
-    /// is dispatched at that turn and run by the scheduler, outside any
-    /// in-place run, so that what it spawns runs eagerly too.
-    ///
-    /// Nor where this scheduler is not the thread's clock (not installed, not
-    /// inside `run_current` / `advance_*`): a `delay` polled there would wait
-    /// in real time, so the task is queued instead.
-    pub(crate) fn may_run_in_place(&self) -> bool {
-        if !self.is_owner_thread() || !self.is_clock_here() {
-            return false;
-        }
-        let state = self.lock();
-        matches!(state.life, Life::Open) && state.firing.is_none()
-    }
-
-    /// Makes the next dispatch on the owner thread (and an unconfined start)
-    /// take the next turn at the current time; [`release_turn`](Self::release_turn)
-    /// forgets it if unused.
-    pub(crate) fn reserve_turn(&self) {
-        let mut state = self.lock();
-        let now = state.now;
-        let key = state.next_key(now);
-        state.firing = Some((key, Turn::Reserved));
-    }
-
-    /// See [`reserve_turn`](Self::reserve_turn).
-    pub(crate) fn release_turn(&self) {
-        self.consume_firing();
-    }
-
-    fn consume_firing(&self) {
-        let mut state = self.lock();
-        state.firing = None;
-    }
-
     /// Runs the first event if `until` allows it; returns whether one ran.
     pub(crate) fn run_next(&self, until: Until) -> bool {
         let mut state = self.lock();
@@ -404,108 +348,12 @@ impl Scheduler {
         }
         self.parker.park(Some(wait));
     }
-
-    /// Cancels everything: queued tasks are cancelled in place, tasks waiting
-    /// on timers are woken and cancelled, and so is every task dispatched
-    /// meanwhile (`wake_more` wakes tasks waiting elsewhere). Later
-    /// dispatches are cancelled. Must run on the owner thread.
-    pub(crate) fn cancel_all(&self, wake_more: impl FnOnce()) {
-        {
-            let mut state = self.lock();
-            if matches!(state.life, Life::Closed) {
-                return;
-            }
-            state.life = Life::Cancelling(Vec::new());
-        }
-        wake_more();
-        for _ in 0..MAX_CANCEL_ROUNDS {
-            let (events, rejected) = {
-                let mut state = self.lock();
-                state.timers.clear();
-                state.foreground = 0;
-                state.firing = None;
-                let events = std::mem::take(&mut state.events);
-                let rejected = match &mut state.life {
-                    Life::Cancelling(rejected) => std::mem::take(rejected),
-                    _ => Vec::new(),
-                };
-                (events, rejected)
-            };
-            if events.is_empty() && rejected.is_empty() {
-                break;
-            }
-            for event in events.into_values() {
-                match event {
-                    Event::Task { runnable, .. } => cancel_isolated(runnable),
-                    Event::Timer { waker, .. } => waker.wake(),
-                }
-            }
-            rejected.into_iter().for_each(cancel_isolated);
-        }
-        let leftover = {
-            let mut state = self.lock();
-            state.timers.clear();
-            state.foreground = 0;
-            let events = std::mem::take(&mut state.events);
-            let life = std::mem::replace(&mut state.life, Life::Closed);
-            (events, life)
-        };
-        drop(leftover);
-    }
-
-    /// The clock and what is queued, for failure reports.
-    pub(crate) fn describe_queue(&self) -> String {
-        const NAMED: usize = 5;
-        let state = self.lock();
-        let mut tasks = Vec::new();
-        let mut timers = Vec::new();
-        for (key, event) in &state.events {
-            match event {
-                Event::Task { runnable, .. } => tasks.push(runnable.name().map(str::to_owned)),
-                Event::Timer { owner, .. } => timers.push((key.0, owner.clone())),
-            }
-        }
-        let mut out = format!(
-            "virtual time is at {:?}; queued: {} task(s)",
-            state.now,
-            tasks.len()
-        );
-        let names: Vec<_> = tasks
-            .iter()
-            .flatten()
-            .take(NAMED)
-            .map(|name| format!("'{name}'"))
-            .collect();
-        if !names.is_empty() {
-            let more = if tasks.len() > names.len() {
-                ", ..."
-            } else {
-                ""
-            };
-            let _ = write!(out, " ({}{more})", names.join(", "));
-        }
-        let _ = write!(out, ", {} timer(s)", timers.len());
-        if let Some((time, owner)) = timers.first() {
-            let _ = write!(out, " (next at {time:?}");
-            if let Some(owner) = owner {
-                let _ = write!(out, ", set by '{owner}'");
-            }
-            out.push(')');
-        }
-        out
-    }
 }
 
 /// Runs one task; a panic escaping it (a destructor's: the future's own
 /// panics go to its `Task`) is reported, never unwound into the caller.
 fn run_isolated(runnable: Runnable) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
-        crate::panic::report_detached_panic(None, &*payload);
-    }
-}
-
-fn cancel_isolated(runnable: Runnable) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.cancel_in_place())) {
         crate::panic::report_detached_panic(None, &*payload);
     }
 }
