@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-#[path = "support/watchdog.rs"]
+#[path = "../../../tests/support/watchdog.rs"]
 mod watchdog;
 
 use calloop::EventLoop;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-#[path = "support/watchdog.rs"]
+#[path = "../../../tests/support/watchdog.rs"]
 mod watchdog;
 
 use calloop::EventLoop;
