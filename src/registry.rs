@@ -12,6 +12,12 @@
 //! panics) is skipped, and its error and hint are kept for the message of the
 //! [`MissingMainDispatcher`] used when none succeeds. Registering after the
 //! selection is an error ([`RegisterError::AlreadySelected`]).
+//!
+//! The factories' methods and destructors, and the selected dispatcher's
+//! [`name`](Dispatch::name), are user code: they never run under the
+//! registry's lock, so they may register a factory (refused once the
+//! selection has begun) or read `Dispatchers::main()` (the missing dispatcher
+//! while the selection runs, the selected one after).
 
 use std::error::Error;
 use std::fmt::{self, Write as _};
@@ -142,20 +148,23 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
 /// factory would never be used.
 pub fn register_main_factory(factory: Arc<dyn MainDispatcherFactory>) -> Result<(), RegisterError> {
     let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(selected) = &registry.selected {
-        return Err(RegisterError::AlreadySelected {
-            factory: factory.name(),
-            selected: selected.clone(),
-        });
-    }
-    registry.factories.push(factory);
-    Ok(())
+    let Some(selected) = registry.selected.clone() else {
+        registry.factories.push(factory);
+        return Ok(());
+    };
+    // The refused factory's `name` and destructor are user code, which may
+    // use the registry: both run once the lock is released.
+    drop(registry);
+    Err(RegisterError::AlreadySelected {
+        factory: factory.name(),
+        selected,
+    })
 }
 
 thread_local! {
-    /// Set while this thread runs the selection: a factory that reads
-    /// `Dispatchers::main()` from `create_dispatcher` gets an answer instead
-    /// of a deadlock.
+    /// Set while this thread runs the selection: a factory (or the selected
+    /// dispatcher's `name`) that reads `Dispatchers::main()` gets an answer
+    /// instead of a deadlock.
     static SELECTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
@@ -168,8 +177,9 @@ pub(crate) fn is_selecting() -> bool {
 pub(crate) fn reentrant_main() -> MainDispatcher {
     MainDispatcher::missing(MissingMainDispatcher {
         message: String::from(
-            "Dispatchers::main() was used inside MainDispatcherFactory::create_dispatcher, \
-             while Main is being selected; a factory must not depend on Main",
+            "Dispatchers::main() was used while Main is being selected, inside a \
+             MainDispatcherFactory method or the selected dispatcher's name(); \
+             a factory must not depend on Main",
         ),
     })
 }
@@ -185,12 +195,17 @@ pub(crate) fn select_global() -> MainDispatcher {
         // its waker's fd...).
         std::mem::take(&mut registry.factories)
     };
-    let main = {
+    let (main, name) = {
         let _selecting = Selecting::enter();
-        select(factories.clone())
+        let main = select(factories.clone());
+        // `Dispatch::name` is user code: read without the lock, and while
+        // `Dispatchers::main()` still answers that Main is being selected
+        // (after, it would wait for this very selection).
+        let name = main.name().to_owned();
+        (main, name)
     };
     let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    registry.selected = Some(main.name().to_owned());
+    registry.selected = Some(name);
     // Dropped once Main is stored (`drop_retired_factories`): a factory's
     // destructor is user code, which may read Main.
     registry.retired = factories;
