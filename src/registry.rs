@@ -201,7 +201,10 @@ pub(crate) fn select_global() -> MainDispatcher {
         // `Dispatch::name` is user code: read without the lock, and while
         // `Dispatchers::main()` still answers that Main is being selected
         // (after, it would wait for this very selection).
-        let name = main.name().to_owned();
+        let name = guarded(
+            || main.name().to_owned(),
+            |_| "<dispatcher whose name() panicked>".into(),
+        );
         (main, name)
     };
     let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
