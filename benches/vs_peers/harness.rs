@@ -352,6 +352,7 @@ pub fn small_cpu_job(seed: u64) -> u64 {
 #[derive(Debug, Default, Clone)]
 pub struct LatencyRounds {
     pub p50: Vec<f64>,
+    pub p90: Vec<f64>,
     pub p99: Vec<f64>,
     pub all: Vec<u64>,
 }
@@ -359,12 +360,17 @@ pub struct LatencyRounds {
 impl LatencyRounds {
     pub fn push_round(&mut self, mut samples: Vec<u64>) {
         self.p50.push(percentile(&mut samples, 50.0) as f64);
+        self.p90.push(percentile(&mut samples, 90.0) as f64);
         self.p99.push(percentile(&mut samples, 99.0) as f64);
         self.all.extend_from_slice(&samples);
     }
 
     pub fn p50(&self) -> f64 {
         median(&self.p50)
+    }
+
+    pub fn p90(&self) -> f64 {
+        median(&self.p90)
     }
 
     pub fn p99(&self) -> f64 {

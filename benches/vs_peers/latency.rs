@@ -60,6 +60,24 @@ pub fn run(config: &Config, report: &mut Report) {
         tokio.p99(),
         Target::RatioAtMost(1.0),
     ));
+    // The p99 is the machine's more than any contender's: the floor, which
+    // does no work at all, is shown against tokio's for scale.
+    report.push(Row::vs(
+        "post→run p99 of the floor itself (mio Waker, no task)",
+        Unit::Nanos,
+        floor.p99(),
+        TOKIO,
+        tokio.p99(),
+        Target::Info,
+    ));
+    report.push(Row::vs(
+        "post→run p90 (mio host)",
+        Unit::Nanos,
+        ours.p90(),
+        TOKIO,
+        tokio.p90(),
+        Target::Info,
+    ));
     report.push(Row::vs(
         "post→run p50 (mio host)",
         Unit::Nanos,
