@@ -12,7 +12,9 @@
 //! That thread can do nothing with the task, so it sends the runnable home:
 //! into the home thread's *mailbox*, and unparks that thread. The home
 //! thread cancels what its mailbox holds (the future dropped there, unpolled;
-//! the `Task` resolved as cancelled):
+//! the `Task` resolved as cancelled), all of it as one chain of
+//! cancellations (see `runnable.rs`), so that a destructor that blocks on
+//! another of them is served by its `block_on`:
 //!
 //! - in [`block_on`](crate::block_on) and [`LoopHost`](crate::LoopHost)'s
 //!   waits, which the unpark wakes (as the thread's queued cancellations,
@@ -35,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, Thread};
 
 use super::header::Home;
-use super::runnable::{RawRunnable, finish_cancelled};
+use super::runnable::{RawRunnable, finish_all_cancelled};
 
 /// The mailboxes of the threads that are alive, by home number.
 static HOMES: Mutex<BTreeMap<NonZeroU64, Arc<Mailbox>>> = Mutex::new(BTreeMap::new());
@@ -147,15 +149,18 @@ pub(crate) fn cancel_orphans() -> bool {
     any
 }
 
-/// Cancels each runnable on this, its home, thread. A panic escaping one
-/// (not the future's destructor's, which its `Task` receives) is reported
-/// and the others are still cancelled: the callers include a thread-local's
-/// destructor, which must not unwind.
+/// Cancels the runnables on this, their home, thread, as one chain of
+/// cancellations (see `finish_all_cancelled`): a destructor of one that
+/// blocks on another is served by its `block_on`. A panic escaping them
+/// (not a future's destructor's, which its `Task` receives) is reported:
+/// the callers include a thread-local's destructor, which must not unwind.
 fn cancel_here(orphans: Vec<RawRunnable>) {
-    for raw in orphans {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| finish_cancelled(raw))) {
-            crate::panic::report_detached_panic(None, &*payload);
-        }
+    let mut orphans = orphans.into_iter();
+    let Some(first) = orphans.next() else {
+        return;
+    };
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| finish_all_cancelled(first, orphans))) {
+        crate::panic::report_detached_panic(None, &*payload);
     }
 }
 

@@ -3,6 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::LazyLock;
 use std::sync::mpsc;
@@ -139,7 +140,13 @@ thread_local! {
     /// While a cancellation runs on this thread: the ones it caused (a
     /// dropped future woke a task that was then rejected, and so on), run
     /// after it.
-    static CANCELLING: RefCell<Option<VecDeque<RawRunnable>>> = const { RefCell::new(None) };
+    ///
+    /// No destructor (it is `None`, holding nothing, whenever no chain is
+    /// running), so that it stays usable while the thread's other locals are
+    /// destroyed: the thread's mailbox cancels what it holds then (see
+    /// `orphans.rs`), and those destructors get the same chain as any.
+    static CANCELLING: RefCell<ManuallyDrop<Option<VecDeque<RawRunnable>>>> =
+        const { RefCell::new(ManuallyDrop::new(None)) };
     /// Set on the `dispatchers-reaper` thread.
     static ON_REAPER: Cell<bool> = const { Cell::new(false) };
 }
@@ -155,31 +162,39 @@ thread_local! {
 /// by `block_on`, which runs the queued cancellations before it parks
 /// ([`run_queued_cancellations`]).
 pub(super) fn finish_cancelled(raw: RawRunnable) {
-    raw.metadata().cancel();
-    let mut raw = Some(raw);
-    let first = CANCELLING
-        .try_with(|queue| {
-            let mut queue = queue.borrow_mut();
-            match queue.as_mut() {
-                Some(queue) => {
-                    queue.extend(raw.take());
-                    false
-                }
-                None => {
-                    *queue = Some(VecDeque::new());
-                    true
-                }
+    finish_all_cancelled(raw, std::iter::empty());
+}
+
+/// [`finish_cancelled`] for `first`, then each of `rest`, as one chain: a
+/// destructor of one that blocks on another of them is served by `block_on`
+/// like one that blocks on a cancellation it caused.
+pub(super) fn finish_all_cancelled(
+    first: RawRunnable,
+    rest: impl IntoIterator<Item = RawRunnable>,
+) {
+    let cancelled = |raw: RawRunnable| {
+        raw.metadata().cancel();
+        raw
+    };
+    let first = cancelled(first);
+    let rest = rest.into_iter().map(cancelled);
+    let running = CANCELLING.with(|queue| {
+        let mut queue = queue.borrow_mut();
+        match queue.as_mut() {
+            Some(queue) => {
+                queue.push_back(first);
+                queue.extend(rest);
+                None
             }
-        })
-        // The thread's locals are being destroyed: run it here.
-        .unwrap_or(false);
-    let Some(raw) = raw else {
+            None => {
+                **queue = Some(rest.collect());
+                Some(first)
+            }
+        }
+    });
+    let Some(raw) = running else {
         return;
     };
-    if !first {
-        raw.run();
-        return;
-    }
     // Like the trampoline of in-place runs: a destructor's panic does not
     // keep the tasks queued behind it from being cancelled.
     let mut first_panic = None;
@@ -190,17 +205,14 @@ pub(super) fn finish_cancelled(raw: RawRunnable) {
         }
         next = pop_queued_cancellation();
     }
-    let _ = CANCELLING.try_with(|queue| queue.borrow_mut().take());
+    CANCELLING.with(|queue| queue.borrow_mut().take());
     if let Some(payload) = first_panic {
         resume_unwind(payload);
     }
 }
 
 fn pop_queued_cancellation() -> Option<RawRunnable> {
-    CANCELLING
-        .try_with(|queue| queue.borrow_mut().as_mut().and_then(VecDeque::pop_front))
-        .ok()
-        .flatten()
+    CANCELLING.with(|queue| queue.borrow_mut().as_mut().and_then(VecDeque::pop_front))
 }
 
 /// Runs the cancellations queued on this thread behind the one running (see
@@ -212,9 +224,7 @@ fn pop_queued_cancellation() -> Option<RawRunnable> {
 pub(crate) fn run_queued_cancellations() -> bool {
     // First, so that those queued behind a running cancellation are counted.
     let orphans = orphans::cancel_orphans();
-    let queued = CANCELLING
-        .try_with(|queue| queue.borrow().as_ref().map_or(0, VecDeque::len))
-        .unwrap_or(0);
+    let queued = CANCELLING.with(|queue| queue.borrow().as_ref().map_or(0, VecDeque::len));
     let mut first_panic = None;
     for _ in 0..queued {
         let Some(raw) = pop_queued_cancellation() else {
