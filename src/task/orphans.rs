@@ -136,7 +136,11 @@ pub(crate) fn cancel_orphans() -> bool {
         .try_with(|cell| {
             let membership = cell.get()?;
             let mailbox = &membership.mailbox;
-            if !mailbox.has_orphans.swap(false, Ordering::Acquire) {
+            // A plain load first: the common case, nothing sent back, costs
+            // no read-modify-write.
+            if !mailbox.has_orphans.load(Ordering::Relaxed)
+                || !mailbox.has_orphans.swap(false, Ordering::Acquire)
+            {
                 return None;
             }
             Some(std::mem::take(&mut mailbox.orphans().runnables))

@@ -15,8 +15,10 @@
 //! - `Send` tasks: the future and its output are `Send + 'static`;
 //! - `!Send` tasks: the header records the spawning thread, and
 //!   [`Runnable::run`](super::Runnable::run) and the runnable's drop never poll
-//!   or drop such a future on another thread (they leak it instead), so the
-//!   future is only ever used and dropped on its own thread.
+//!   or drop such a future on another thread: they send the runnable back to
+//!   its thread's mailbox, which only that thread empties, before it closes
+//!   it at its exit (see `orphans.rs`), or leak it once the mailbox is
+//!   closed. So the future is only ever used and dropped on its own thread.
 //!
 //! The other `unsafe` blocks here: the pin projection of [`Guarded`] and the
 //! in-place drop of the user's future it holds (exactly once, recorded by
