@@ -9,7 +9,9 @@ use std::task::Waker;
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
-use dispatchers::{Budget, Dispatch, Dispatcher, LoopHost, Runnable, Task, block_on, timeout};
+use dispatchers::{
+    Budget, Dispatch, Dispatcher, HostEngine, LoopHost, Runnable, Task, block_on, timeout,
+};
 
 /// Hands each runnable to a thread of its own, which drops it (and says so).
 /// It claims the caller's thread, so `spawn_local` accepts it.
@@ -176,5 +178,46 @@ fn a_task_woken_from_another_thread_after_its_loop_shut_down_is_cancelled_by_the
     host.run_pending(Budget::unlimited());
     assert!(task.is_finished(), "cancelled by the loop's run_pending");
     assert!(within_a_minute(task).unwrap_err().is_cancelled());
+    assert_eq!(drops.try_recv(), Ok(thread::current().id()));
+}
+
+#[test]
+fn a_task_sent_back_wakes_the_host_loop_of_its_thread() {
+    // A host whose wake-up says so (a mio or calloop loop asleep in its poll
+    // is not woken by an unpark).
+    let (woken_tx, woken) = mpsc::channel();
+    let engine = HostEngine::new("woken", move || {
+        let _ = woken_tx.send(());
+    });
+    let (dispatcher, dropped) = DropsElsewhere::start();
+    let (probe, drops) = mpsc::channel();
+    let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
+    dropped
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the other thread dropped the runnable");
+    woken
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the delivery woke the thread's host loop");
+    // The loop's next `run_pending` cancels it.
+    engine.run_pending(Budget::unlimited());
+    assert!(task.is_finished());
+    assert!(within_a_minute(task).unwrap_err().is_cancelled());
+    assert_eq!(drops.try_recv(), Ok(thread::current().id()));
+}
+
+#[cfg(feature = "test-util")]
+#[test]
+fn run_test_cancels_a_task_sent_back_to_the_test_thread() {
+    use dispatchers::test_util::{TestConfig, run_test_with};
+
+    let (dispatcher, _dropped) = DropsElsewhere::start();
+    let (probe, drops) = mpsc::channel();
+    let config = TestConfig::new().timeout(Duration::from_secs(20));
+    let result = run_test_with(config, move |_scope| async move {
+        dispatcher
+            .spawn_local(never_with_probe(DropProbe(probe)))
+            .await
+    });
+    assert!(result.unwrap_err().is_cancelled());
     assert_eq!(drops.try_recv(), Ok(thread::current().id()));
 }

@@ -50,7 +50,7 @@ use crate::error::RegisterError;
 use crate::main_dispatcher::MainDispatcher;
 use crate::panic::wake_reporting_panics;
 use crate::registry::{HostFactory, register_main_factory};
-use crate::task::{LiveTasks, Runnable};
+use crate::task::{HostWakeUp, LiveTasks, Runnable};
 use crate::time::service::{self, TimerService};
 
 /// The engine shared by every host adapter (and usable directly from a
@@ -89,6 +89,10 @@ impl HostEngine {
             .immediate_id
             .store(main.immediate().id(), Ordering::Relaxed);
         let live = LiveTasks::open([main.id(), main.immediate().id()]);
+        // A `!Send` task of this thread sent back from another one is
+        // cancelled by `run_pending`: the delivery wakes the loop.
+        let host: Arc<dyn HostWakeUp> = shared.clone();
+        crate::task::wake_on_delivery(Arc::downgrade(&host));
         HostEngine {
             shared,
             main,

@@ -18,22 +18,26 @@
 //!
 //! - in [`block_on`](crate::block_on) and [`LoopHost`](crate::LoopHost)'s
 //!   waits, which the unpark wakes (as the thread's queued cancellations,
-//!   `run_queued_cancellations`);
+//!   `run_queued_cancellations`), and in `run_test`'s;
 //! - at the start of each [`run_pending`](crate::HostEngine::run_pending) of
-//!   an engine on that thread, and at the end of its shutdown;
+//!   an engine on that thread, and at the end of its shutdown: a delivery
+//!   wakes the thread's host loops too (an unpark does not wake a thread
+//!   asleep in `epoll_wait`);
 //! - at the latest when the thread exits (its mailbox is a thread-local).
 //!
-//! A thread gets a mailbox when it first spawns a `!Send` task. After the
-//! thread has exited there is nowhere to send a runnable: it is leaked, with
-//! a warning, since running the future's destructor on a foreign thread would
-//! be unsound.
+//! A thread gets a mailbox when it first spawns a `!Send` task or starts a
+//! host engine. Once the thread's exit has closed its mailbox there is
+//! nowhere to send a runnable: it is leaked, with a warning, since running
+//! the future's destructor on a foreign thread would be unsound. Other waits
+//! (a fixed pool's idle worker, another executor's `block_on`) do not look
+//! at the mailbox: those tasks are cancelled when the thread exits.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::{self, Thread};
 
 use super::header::Home;
@@ -61,6 +65,17 @@ struct Orphans {
     runnables: Vec<RawRunnable>,
     /// The thread is exiting: nothing is delivered any more.
     closed: bool,
+    /// The host loops of the thread ([`wake_on_delivery`]), woken with each
+    /// delivery; the dropped ones are pruned as they are found.
+    hosts: Vec<Weak<dyn HostWakeUp>>,
+}
+
+/// A host loop on the thread of a mailbox: a delivery wakes it, so that its
+/// `run_pending` cancels what was sent back (an unpark would not wake a
+/// thread asleep in `epoll_wait`).
+pub(crate) trait HostWakeUp: Send + Sync {
+    /// Makes the loop call `run_pending` soon; callable from any thread.
+    fn wake_up(&self);
 }
 
 impl Mailbox {
@@ -95,17 +110,36 @@ fn homes() -> MutexGuard<'static, BTreeMap<NonZeroU64, Arc<Mailbox>>> {
 /// Gives the calling thread a mailbox, if it has none yet: called when it
 /// spawns a `!Send` task.
 pub(super) fn open_mailbox() {
-    let _ = MAILBOX.try_with(|cell| {
-        cell.get_or_init(|| {
-            let home = Home::current();
-            let mailbox = Arc::new(Mailbox {
-                thread: thread::current(),
-                has_orphans: AtomicBool::new(false),
-                orphans: Mutex::new(Orphans::default()),
+    let _ = with_mailbox(|_| ());
+}
+
+/// Runs `f` on the calling thread's mailbox, opened if need be; `None` while
+/// the thread's locals are destroyed.
+fn with_mailbox<R>(f: impl FnOnce(&Mailbox) -> R) -> Option<R> {
+    MAILBOX
+        .try_with(|cell| {
+            let membership = cell.get_or_init(|| {
+                let home = Home::current();
+                let mailbox = Arc::new(Mailbox {
+                    thread: thread::current(),
+                    has_orphans: AtomicBool::new(false),
+                    orphans: Mutex::new(Orphans::default()),
+                });
+                homes().insert(home.get(), mailbox.clone());
+                HomeMembership { home, mailbox }
             });
-            homes().insert(home.get(), mailbox.clone());
-            HomeMembership { home, mailbox }
-        });
+            f(&membership.mailbox)
+        })
+        .ok()
+}
+
+/// Has each delivery to the calling thread's mailbox wake `host` too, for as
+/// long as it lives: called by a host engine on its loop thread.
+pub(crate) fn wake_on_delivery(host: Weak<dyn HostWakeUp>) {
+    let _ = with_mailbox(|mailbox| {
+        let mut orphans = mailbox.orphans();
+        orphans.hosts.retain(|host| host.strong_count() > 0);
+        orphans.hosts.push(host);
     });
 }
 
@@ -117,7 +151,7 @@ pub(super) fn send_home(raw: RawRunnable, home: Home) {
     let Some(mailbox) = mailbox else {
         return leak(raw);
     };
-    {
+    let hosts: Vec<_> = {
         let mut orphans = mailbox.orphans();
         if orphans.closed {
             drop(orphans);
@@ -125,8 +159,14 @@ pub(super) fn send_home(raw: RawRunnable, home: Home) {
         }
         orphans.runnables.push(raw);
         mailbox.has_orphans.store(true, Ordering::Release);
-    }
+        orphans.hosts.retain(|host| host.strong_count() > 0);
+        orphans.hosts.iter().filter_map(Weak::upgrade).collect()
+    };
+    // Outside the lock: a wake-up is the host's code.
     mailbox.thread.unpark();
+    for host in hosts {
+        host.wake_up();
+    }
 }
 
 /// Cancels, here, the runnables sent back to the calling thread; returns

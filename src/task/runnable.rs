@@ -31,9 +31,10 @@ pub(crate) type RawRunnable = async_task::Runnable<TaskHeader>;
 /// - a `!Send` task's future is dropped in place when the runnable is dropped
 ///   on the task's own thread. Dropped on another thread, the runnable is
 ///   sent back to its own, which drops the future (unpolled) at its next
-///   `block_on` or `LoopHost` wait, at its next `run_pending`, or at the
-///   latest when it exits: running the destructor on a foreign thread would
-///   be unsound. Sent back after its thread exited, it is leaked (with a
+///   `block_on`, `LoopHost` or `run_test` wait, at its next `run_pending`
+///   (the delivery wakes the thread's host loops), or at the latest when it
+///   exits: running the destructor on a foreign thread would be unsound.
+///   Sent back once its thread is exiting or gone, it is leaked (with a
 ///   warning) and its `Task` never resolves.
 pub struct Runnable {
     raw: Option<RawRunnable>,

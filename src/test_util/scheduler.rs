@@ -346,6 +346,11 @@ impl Scheduler {
         if !self.lock().events.is_empty() {
             return;
         }
+        // `!Send` tasks of this thread sent back from another one (which
+        // unparks it): cancelled here, as a loop's `run_pending` does.
+        if crate::task::cancel_orphans() {
+            return;
+        }
         self.parker.park(Some(wait));
     }
 }
