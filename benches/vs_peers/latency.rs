@@ -2,8 +2,8 @@
 //! we measure from just before the post call to the moment the task runs on
 //! the loop's thread (both read one monotonic clock). One post at a time,
 //! to each contender in turn (their loops all run, asleep, side by side);
-//! after each post the poster sleeps 50–100 µs so that the loops are back
-//! asleep in their poll. The floor is a thread blocked in mio's
+//! the poster waits parked for the task to run, then sleeps 50–100 µs so
+//! that the loops are back asleep in their poll. The floor is a thread blocked in mio's
 //! `Poll::poll` woken by `mio::Waker::wake`, doing nothing but reading the
 //! clock.
 
@@ -196,6 +196,8 @@ pub struct Poster<'a> {
 /// Collects `n` latencies per contender (after a few warm-up posts), posting
 /// to each in turn (the first one rotates), one post at a time, with a
 /// 50–100 µs pause after each so that the loops are asleep when posted to.
+/// Between a post and its task's record the poster waits parked (see
+/// [`Stamp`]), off the CPU the woken loop usually shares with it.
 pub fn interleave(n: usize, rng: &mut Rng, posters: &mut [Poster<'_>]) -> Vec<Vec<u64>> {
     const WARM_UP: usize = 20;
     let mut samples: Vec<Vec<u64>> = posters.iter().map(|_| Vec::with_capacity(n)).collect();
@@ -205,9 +207,7 @@ pub fn interleave(n: usize, rng: &mut Rng, posters: &mut [Poster<'_>]) -> Vec<Ve
             let poster = &mut posters[which];
             poster.stamp.clear();
             (poster.post)();
-            let latency = wait_for(Duration::from_secs(10), "a posted task", || {
-                poster.stamp.take()
-            });
+            let latency = poster.stamp.wait(Duration::from_secs(10), "a posted task");
             if i >= WARM_UP {
                 samples[which].push(latency);
             }

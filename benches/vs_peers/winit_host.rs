@@ -18,7 +18,7 @@ use winit::event::WindowEvent;
 use winit::event_loop::{ActiveEventLoop, EventLoop};
 use winit::window::WindowId;
 
-use crate::harness::{Config, LatencyRounds, Rng, Stamp, gap, init_clock, now_ns, wait_for};
+use crate::harness::{Config, LatencyRounds, Rng, Stamp, gap, init_clock, now_ns};
 use crate::report::{Report, Row, Target, Unit};
 
 /// Set in the child's environment: the number of samples it takes.
@@ -168,7 +168,7 @@ pub fn child_main() {
                     main.spawn(async move { stamp.record(now_ns() - t0) })
                         .detach();
                 }
-                let latency = wait_for(Duration::from_secs(10), "a winit post", || stamp.take());
+                let latency = stamp.wait(Duration::from_secs(10), "a winit post");
                 if i >= 2 * WARM_UP {
                     let kind = if raw_round { "raw" } else { "ours" };
                     lines.push_str(&format!("{kind} {latency}\n"));
