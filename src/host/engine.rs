@@ -219,11 +219,18 @@ impl HostEngine {
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    /// Whether tasks are queued (never, once shut down).
+    /// Whether tasks are queued (never, once shut down), counting the
+    /// `!Send` tasks of this thread sent back to it from another one (see
+    /// [`Runnable`]), which the next [`run_pending`](Self::run_pending)
+    /// cancels: a host that runs the engine once per loop iteration may
+    /// have received the wake-up of their delivery after that run.
     pub fn has_pending(&self) -> bool {
         let shared = &*self.shared;
         !shared.gate.is_closed()
-            && (shared.gate.pending() > 0 || !shared.queue.is_empty() || shared.local.len() > 0)
+            && (shared.gate.pending() > 0
+                || !shared.queue.is_empty()
+                || shared.local.len() > 0
+                || crate::task::has_orphans())
     }
 
     /// How many of this loop's tasks (spawned on its Main or Main.immediate)

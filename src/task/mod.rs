@@ -13,6 +13,6 @@ mod spawn;
 pub use builder::TaskBuilder;
 pub use join::{JoinError, Task};
 pub(crate) use live::LiveTasks;
-pub(crate) use orphans::{HostWakeUp, cancel_orphans, wake_on_delivery};
+pub(crate) use orphans::{HostWakeUp, cancel_orphans, has_orphans, wake_on_delivery};
 pub use runnable::Runnable;
 pub(crate) use runnable::run_queued_cancellations;

@@ -169,6 +169,19 @@ pub(super) fn send_home(raw: RawRunnable, home: Home) {
     }
 }
 
+/// Whether runnables were sent back to the calling thread and wait for its
+/// [`cancel_orphans`]: a host that runs its engine at most once per loop
+/// iteration may have swallowed the wake-up of such a delivery (received
+/// after the run), and must come round again. One flag read, no lock.
+pub(crate) fn has_orphans() -> bool {
+    MAILBOX
+        .try_with(|cell| {
+            cell.get()
+                .is_some_and(|membership| membership.mailbox.has_orphans.load(Ordering::Relaxed))
+        })
+        .unwrap_or(false)
+}
+
 /// Cancels, here, the runnables sent back to the calling thread; returns
 /// whether there were any.
 pub(crate) fn cancel_orphans() -> bool {
