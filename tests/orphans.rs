@@ -205,6 +205,38 @@ fn a_task_sent_back_wakes_the_host_loop_of_its_thread() {
     assert_eq!(drops.try_recv(), Ok(thread::current().id()));
 }
 
+#[test]
+fn a_dropped_host_engine_is_not_woken_by_a_delivery() {
+    // The engine's shared part outlives it while a dispatcher of it lives
+    // (here a clone; in the shutdown race, the task sent back itself): its
+    // loop is gone, or serves something else under the same token, and a
+    // wake-up would be a stray event there.
+    let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let engine = HostEngine::new("dropped", {
+        let wakes = wakes.clone();
+        move || {
+            wakes.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let kept = engine.dispatcher();
+    drop(engine);
+    let before = wakes.load(Ordering::SeqCst);
+    let (dispatcher, dropped) = DropsElsewhere::start();
+    let (probe, drops) = mpsc::channel();
+    let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
+    dropped
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the other thread dropped the runnable");
+    assert_eq!(
+        wakes.load(Ordering::SeqCst) - before,
+        0,
+        "the wake-up of a dropped engine's loop was called"
+    );
+    assert!(within_a_minute(task).unwrap_err().is_cancelled());
+    assert_eq!(drops.try_recv(), Ok(thread::current().id()));
+    drop(kept);
+}
+
 #[cfg(feature = "test-util")]
 #[test]
 fn run_test_cancels_a_task_sent_back_to_the_test_thread() {

@@ -72,7 +72,19 @@ pub struct HostEngine {
     /// Set when [`shutdown`](Self::shutdown) starts: the gate's closed bit,
     /// read without touching the cache line the producers write.
     shut_down: Cell<bool>,
+    /// What the thread's mailbox wakes on a delivery (it holds a `Weak`):
+    /// owned here, so that a dropped engine's loop is not woken.
+    _wake_on_delivery: Arc<dyn HostWakeUp>,
     _loop_thread_only: PhantomData<*const ()>,
+}
+
+/// Wakes an engine's loop when a `!Send` task is sent back to its thread.
+struct DeliveryWake(Arc<EngineShared>);
+
+impl HostWakeUp for DeliveryWake {
+    fn wake_up(&self) {
+        self.0.wake_host();
+    }
 }
 
 impl HostEngine {
@@ -90,13 +102,16 @@ impl HostEngine {
             .store(main.immediate().id(), Ordering::Relaxed);
         let live = LiveTasks::open([main.id(), main.immediate().id()]);
         // A `!Send` task of this thread sent back from another one is
-        // cancelled by `run_pending`: the delivery wakes the loop.
-        let host: Arc<dyn HostWakeUp> = shared.clone();
-        crate::task::wake_on_delivery(Arc::downgrade(&host));
+        // cancelled by `run_pending`: the delivery wakes the loop, for as
+        // long as this engine lives (its shared part may outlive it, held by
+        // a dispatcher, while its loop is gone).
+        let wake_on_delivery: Arc<dyn HostWakeUp> = Arc::new(DeliveryWake(shared.clone()));
+        crate::task::wake_on_delivery(Arc::downgrade(&wake_on_delivery));
         HostEngine {
             shared,
             main,
             live,
+            _wake_on_delivery: wake_on_delivery,
             previous_timers: std::cell::RefCell::new(previous_timers),
             shut_down: Cell::new(false),
             _loop_thread_only: PhantomData,

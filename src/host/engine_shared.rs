@@ -18,7 +18,7 @@ use super::wake_gate::{PushOutcome, WakeGate};
 use crate::dispatch::{Dispatch, Dispatcher};
 use crate::error::ParallelismError;
 use crate::panic::wake_reporting_panics;
-use crate::task::{HostWakeUp, Runnable};
+use crate::task::Runnable;
 use crate::thread_id::current_thread_id;
 use crate::time::heap::TimerKey;
 use crate::time::loop_timers::LoopTimers;
@@ -255,12 +255,6 @@ impl Dispatch for EngineShared {
     ) -> Result<Dispatcher, ParallelismError> {
         // The loop runs one task at a time already.
         Ok(this.clone())
-    }
-}
-
-impl HostWakeUp for EngineShared {
-    fn wake_up(&self) {
-        self.wake_host();
     }
 }
 
