@@ -90,7 +90,9 @@ impl HostWakeUp for DeliveryWake {
 impl HostEngine {
     /// An engine for the calling thread's loop. `wake_host` must make the
     /// loop call [`run_pending`](Self::run_pending) soon; it is called from
-    /// any thread, at most once per batch of dispatches.
+    /// any thread, at most once per batch of dispatches, and once per `!Send`
+    /// task of this thread that another thread sends back to it (see
+    /// [`Runnable`]), for as long as the engine lives.
     ///
     /// `delay`s polled on this thread use the engine's timers from now on.
     pub fn new(name: impl Into<String>, wake_host: impl Fn() + Send + Sync + 'static) -> Self {

@@ -33,13 +33,14 @@ use crate::host::WinitHost;
 ///   application what it set itself, and so is the `StartCause` it
 ///   receives: a wake-up for Main (a `delay`'s deadline, queued tasks)
 ///   reaches it as `WaitCancelled` with its own `requested_resume`, never as
-///   `ResumeTimeReached` or `Poll` it did not ask for. A run
-///   (`run_app_on_demand`) ends with the application's flow back on the
-///   loop (in `exiting`), and a flow set on the event loop between two runs
-///   is the application's and is kept. Between two `pump_app_events`, the
-///   loop still holds the combined flow: one set there is kept when it
-///   differs from it (the same value cannot be told apart, and is taken for
-///   the combined one).
+///   `ResumeTimeReached` or `Poll` it did not ask for. A run that exits
+///   (`run_app_on_demand`, or a `pump_app_events` that returns
+///   `PumpStatus::Exit`) ends with the application's flow back on the loop
+///   (in `exiting`, before the application's own), and a flow set on the
+///   event loop between two runs is the application's and is kept. Between
+///   two `pump_app_events` that do not exit, the loop still holds the
+///   combined flow: one set there is kept when it differs from it (the same
+///   value cannot be told apart, and is taken for the combined one).
 /// - **Exit.** After the application's `exiting`, the engine shuts down
 ///   (unless [`WinitHost::with_shutdown_on_exit`] said otherwise): queued
 ///   and sleeping tasks are cancelled, later dispatches rejected.
