@@ -6,57 +6,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::Waker;
-use std::thread::{self, ThreadId};
+use std::thread;
 use std::time::Duration;
+
+#[path = "support/drops_elsewhere.rs"]
+mod drops_elsewhere;
 
 use dispatchers::{
     Budget, Dispatch, Dispatcher, HostEngine, LoopHost, Runnable, Task, block_on, timeout,
 };
-
-/// Hands each runnable to a thread of its own, which drops it (and says so).
-/// It claims the caller's thread, so `spawn_local` accepts it.
-struct DropsElsewhere(Mutex<mpsc::Sender<Runnable>>);
-
-impl DropsElsewhere {
-    /// The dispatcher, and a receiver of one message per dropped runnable.
-    fn start() -> (Dispatcher, mpsc::Receiver<()>) {
-        let (tx, runnables) = mpsc::channel::<Runnable>();
-        let (dropped_tx, dropped) = mpsc::channel();
-        thread::spawn(move || {
-            for runnable in runnables {
-                drop(runnable);
-                let _ = dropped_tx.send(());
-            }
-        });
-        (Dispatcher::new(DropsElsewhere(Mutex::new(tx))), dropped)
-    }
-}
-
-impl Dispatch for DropsElsewhere {
-    fn dispatch(&self, runnable: Runnable) {
-        let _ = self.0.lock().unwrap().send(runnable);
-    }
-
-    fn is_current_thread(&self) -> bool {
-        true
-    }
-}
-
-/// Says on which thread the future that owns it was dropped.
-struct DropProbe(mpsc::Sender<ThreadId>);
-
-impl Drop for DropProbe {
-    fn drop(&mut self) {
-        let _ = self.0.send(thread::current().id());
-    }
-}
-
-/// A `!Send` future that never completes and reports where it is dropped.
-async fn never_with_probe(probe: DropProbe) {
-    let _not_send = std::rc::Rc::new(());
-    let _probe = probe;
-    std::future::pending::<()>().await;
-}
+use drops_elsewhere::{DropProbe, DropsElsewhere, never_with_probe, spawn_dropped_elsewhere};
 
 fn within_a_minute<T>(task: Task<T>) -> Result<T, dispatchers::JoinError> {
     block_on(timeout(Duration::from_secs(60), task))
@@ -65,12 +24,7 @@ fn within_a_minute<T>(task: Task<T>) -> Result<T, dispatchers::JoinError> {
 
 #[test]
 fn a_runnable_dropped_on_another_thread_is_cancelled_back_on_its_own() {
-    let (dispatcher, dropped) = DropsElsewhere::start();
-    let (probe, drops) = mpsc::channel();
-    let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
-    dropped
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the other thread dropped the runnable");
+    let (task, drops) = spawn_dropped_elsewhere();
     // Not dropped there: the future still exists.
     assert!(drops.try_recv().is_err());
     // This thread's `block_on` cancels what was sent back.
@@ -80,18 +34,12 @@ fn a_runnable_dropped_on_another_thread_is_cancelled_back_on_its_own() {
 
 #[test]
 fn a_thread_that_exits_cancels_the_tasks_sent_back_to_it() {
-    let (probe, drops) = mpsc::channel();
-    let home = thread::spawn(move || {
-        let (dispatcher, dropped) = DropsElsewhere::start();
-        let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
-        dropped
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the other thread dropped the runnable");
+    let home = thread::spawn(|| {
         // Exits without waiting: the mailbox is cancelled on the way out.
-        task
+        spawn_dropped_elsewhere()
     });
     let home_id = home.thread().id();
-    let task = home.join().expect("the home thread");
+    let (task, drops) = home.join().expect("the home thread");
     assert!(within_a_minute(task).unwrap_err().is_cancelled());
     assert_eq!(drops.try_recv(), Ok(home_id), "dropped on its own thread");
 }
@@ -189,12 +137,7 @@ fn a_task_sent_back_wakes_the_host_loop_of_its_thread() {
     let engine = HostEngine::new("woken", move || {
         let _ = woken_tx.send(());
     });
-    let (dispatcher, dropped) = DropsElsewhere::start();
-    let (probe, drops) = mpsc::channel();
-    let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
-    dropped
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the other thread dropped the runnable");
+    let (task, drops) = spawn_dropped_elsewhere();
     woken
         .recv_timeout(Duration::from_secs(60))
         .expect("the delivery woke the thread's host loop");
@@ -221,12 +164,7 @@ fn a_dropped_host_engine_is_not_woken_by_a_delivery() {
     let kept = engine.dispatcher();
     drop(engine);
     let before = wakes.load(Ordering::SeqCst);
-    let (dispatcher, dropped) = DropsElsewhere::start();
-    let (probe, drops) = mpsc::channel();
-    let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
-    dropped
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the other thread dropped the runnable");
+    let (task, drops) = spawn_dropped_elsewhere();
     assert_eq!(
         wakes.load(Ordering::SeqCst) - before,
         0,

@@ -4,50 +4,15 @@
 //! wake-up of the delivery must not be swallowed by the once-per-iteration
 //! rule. A test binary of its own: winit allows one event loop per process.
 
+#[path = "../../../tests/support/drops_elsewhere.rs"]
+mod drops_elsewhere;
 mod support;
 
-use std::sync::{Mutex, mpsc};
-use std::thread::{self, ThreadId};
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
-use dispatchers::{Dispatch, Dispatcher, Runnable};
-
-/// Hands each runnable to a thread of its own, which drops it (and says
-/// so). It claims the caller's thread, so `spawn_local` accepts it.
-struct DropsElsewhere(Mutex<mpsc::Sender<Runnable>>);
-
-impl DropsElsewhere {
-    fn start() -> (Dispatcher, mpsc::Receiver<()>) {
-        let (tx, runnables) = mpsc::channel::<Runnable>();
-        let (dropped_tx, dropped) = mpsc::channel();
-        thread::spawn(move || {
-            for runnable in runnables {
-                drop(runnable);
-                let _ = dropped_tx.send(());
-            }
-        });
-        (Dispatcher::new(DropsElsewhere(Mutex::new(tx))), dropped)
-    }
-}
-
-impl Dispatch for DropsElsewhere {
-    fn dispatch(&self, runnable: Runnable) {
-        let _ = self.0.lock().unwrap().send(runnable);
-    }
-
-    fn is_current_thread(&self) -> bool {
-        true
-    }
-}
-
-/// Says on which thread the future that owns it was dropped.
-struct DropProbe(mpsc::Sender<ThreadId>);
-
-impl Drop for DropProbe {
-    fn drop(&mut self) {
-        let _ = self.0.send(thread::current().id());
-    }
-}
+use drops_elsewhere::{DropProbe, DropsElsewhere};
 
 #[test]
 fn a_task_sent_back_while_main_runs_is_cancelled_without_another_dispatch() {
