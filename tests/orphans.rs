@@ -175,6 +175,47 @@ fn a_dropped_host_engine_is_not_woken_by_a_delivery() {
     drop(kept);
 }
 
+#[test]
+fn a_host_engine_dropped_while_a_delivery_wakes_its_thread_is_not_woken() {
+    // The delivering thread takes the thread's wake-ups from the mailbox,
+    // then calls them one after the other: the first engine's wake-up holds
+    // it while the second engine is dropped, whose wake-up comes next.
+    let (entered_tx, entered) = mpsc::channel();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let (entered_tx, go) = (Mutex::new(entered_tx), Mutex::new(go));
+    let first = HostEngine::new("first", move || {
+        let _ = entered_tx.lock().unwrap().send(());
+        let _ = go.lock().unwrap().recv_timeout(Duration::from_secs(60));
+    });
+    let wakes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let second = HostEngine::new("second", {
+        let wakes = wakes.clone();
+        move || {
+            wakes.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let (dispatcher, dropped) = DropsElsewhere::start();
+    let (probe, drops) = mpsc::channel();
+    let task = dispatcher.spawn_local(never_with_probe(DropProbe(probe)));
+    entered
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the delivery woke the first engine's loop");
+    drop(second);
+    let before = wakes.load(Ordering::SeqCst);
+    go_tx.send(()).expect("the first engine's wake-up waits");
+    dropped
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the other thread dropped the runnable");
+    assert_eq!(
+        wakes.load(Ordering::SeqCst) - before,
+        0,
+        "the wake-up of an engine dropped during the delivery was called"
+    );
+    first.run_pending(Budget::unlimited());
+    assert!(within_a_minute(task).unwrap_err().is_cancelled());
+    assert_eq!(drops.try_recv(), Ok(thread::current().id()));
+}
+
 #[cfg(feature = "test-util")]
 #[test]
 fn run_test_cancels_a_task_sent_back_to_the_test_thread() {

@@ -40,7 +40,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::budget::{Budget, RunReport};
@@ -74,16 +74,25 @@ pub struct HostEngine {
     shut_down: Cell<bool>,
     /// What the thread's mailbox wakes on a delivery (it holds a `Weak`):
     /// owned here, so that a dropped engine's loop is not woken.
-    _wake_on_delivery: Arc<dyn HostWakeUp>,
+    wake_on_delivery: Arc<DeliveryWake>,
     _loop_thread_only: PhantomData<*const ()>,
 }
 
 /// Wakes an engine's loop when a `!Send` task is sent back to its thread.
-struct DeliveryWake(Arc<EngineShared>);
+struct DeliveryWake {
+    shared: Arc<EngineShared>,
+    /// Set when the engine is dropped. The mailbox's `Weak` alone does not
+    /// do: a delivery upgrades it under the mailbox's lock, then calls the
+    /// wake-ups one after the other, outside it, and the engine may be
+    /// dropped meanwhile (while an earlier host's wake-up runs).
+    dropped: AtomicBool,
+}
 
 impl HostWakeUp for DeliveryWake {
     fn wake_up(&self) {
-        self.0.wake_host();
+        if !self.dropped.load(Ordering::Acquire) {
+            self.shared.wake_host();
+        }
     }
 }
 
@@ -107,13 +116,17 @@ impl HostEngine {
         // cancelled by `run_pending`: the delivery wakes the loop, for as
         // long as this engine lives (its shared part may outlive it, held by
         // a dispatcher, while its loop is gone).
-        let wake_on_delivery: Arc<dyn HostWakeUp> = Arc::new(DeliveryWake(shared.clone()));
-        crate::task::wake_on_delivery(Arc::downgrade(&wake_on_delivery));
+        let wake_on_delivery = Arc::new(DeliveryWake {
+            shared: shared.clone(),
+            dropped: AtomicBool::new(false),
+        });
+        let weak: std::sync::Weak<dyn HostWakeUp> = Arc::downgrade(&wake_on_delivery) as _;
+        crate::task::wake_on_delivery(weak);
         HostEngine {
             shared,
             main,
             live,
-            _wake_on_delivery: wake_on_delivery,
+            wake_on_delivery,
             previous_timers: std::cell::RefCell::new(previous_timers),
             shut_down: Cell::new(false),
             _loop_thread_only: PhantomData,
@@ -346,6 +359,9 @@ impl HostEngine {
 
 impl Drop for HostEngine {
     fn drop(&mut self) {
+        // A delivery that took this engine's wake-up from the mailbox before
+        // it expired must not call it any more.
+        self.wake_on_delivery.dropped.store(true, Ordering::Release);
         self.shutdown();
     }
 }
