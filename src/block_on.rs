@@ -108,11 +108,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
-        // Inside an in-place run or a cancellation (a destructor that
-        // blocks), what it waits for may be queued behind it on this thread.
-        let ran_in_place = crate::unconfined::run_queued_in_place();
-        let ran_cancellations = crate::task::run_queued_cancellations();
-        if ran_in_place || ran_cancellations {
+        if run_queued_work() {
             // Check the future after each batch: it may be ready now, and a
             // queued task that yields forever must not keep it from being
             // polled.
@@ -120,4 +116,17 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         parker.park(None);
     }
+}
+
+/// Runs one batch of what waits behind the caller on this thread, before a
+/// wait (`block_on`, `LoopHost`'s) parks it: inside an in-place run or a
+/// cancellation (a destructor that blocks), what it waits for may be queued
+/// behind it. That is the in-place runs queued behind the running one, the
+/// cancellations queued behind the running one, and the `!Send` tasks sent
+/// back to this thread. Returns whether anything ran: the caller then checks
+/// what it waits for before it parks.
+pub(crate) fn run_queued_work() -> bool {
+    let ran_in_place = crate::unconfined::run_queued_in_place();
+    let ran_cancellations = crate::task::run_queued_cancellations();
+    ran_in_place || ran_cancellations
 }

@@ -93,9 +93,7 @@ impl LoopHost {
         }
         // As `block_on`: what it waits for may be queued behind the in-place
         // run or the cancellation it is called from.
-        let ran_in_place = crate::unconfined::run_queued_in_place();
-        let ran_cancellations = crate::task::run_queued_cancellations();
-        if ran_in_place || ran_cancellations {
+        if crate::block_on::run_queued_work() {
             // Back to the caller, which checks its future first: the batch
             // may have completed it, and a `block_on` in the batch may have
             // taken the thread's wake-up.

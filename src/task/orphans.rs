@@ -174,36 +174,35 @@ pub(super) fn send_home(raw: RawRunnable, home: Home) {
 /// iteration may have swallowed the wake-up of such a delivery (received
 /// after the run), and must come round again. One flag read, no lock.
 pub(crate) fn has_orphans() -> bool {
-    MAILBOX
-        .try_with(|cell| {
-            cell.get()
-                .is_some_and(|membership| membership.mailbox.has_orphans.load(Ordering::Relaxed))
-        })
-        .unwrap_or(false)
+    with_own_mailbox(|mailbox| mailbox.has_orphans.load(Ordering::Relaxed)).unwrap_or(false)
 }
 
 /// Cancels, here, the runnables sent back to the calling thread; returns
 /// whether there were any.
 pub(crate) fn cancel_orphans() -> bool {
-    let orphans = MAILBOX
-        .try_with(|cell| {
-            let membership = cell.get()?;
-            let mailbox = &membership.mailbox;
-            // A plain load first: the common case, nothing sent back, costs
-            // no read-modify-write.
-            if !mailbox.has_orphans.load(Ordering::Relaxed)
-                || !mailbox.has_orphans.swap(false, Ordering::Acquire)
-            {
-                return None;
-            }
-            Some(std::mem::take(&mut mailbox.orphans().runnables))
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let orphans = with_own_mailbox(|mailbox| {
+        // A plain load first: the common case, nothing sent back, costs no
+        // read-modify-write.
+        if !mailbox.has_orphans.load(Ordering::Relaxed)
+            || !mailbox.has_orphans.swap(false, Ordering::Acquire)
+        {
+            return Vec::new();
+        }
+        std::mem::take(&mut mailbox.orphans().runnables)
+    })
+    .unwrap_or_default();
     let any = !orphans.is_empty();
     cancel_here(orphans);
     any
+}
+
+/// Runs `f` on the calling thread's mailbox, if it has one (not opening it);
+/// `None` when it has none, or while the thread's locals are destroyed.
+fn with_own_mailbox<R>(f: impl FnOnce(&Mailbox) -> R) -> Option<R> {
+    MAILBOX
+        .try_with(|cell| cell.get().map(|membership| f(&membership.mailbox)))
+        .ok()
+        .flatten()
 }
 
 /// Cancels the runnables on this, their home, thread, as one chain of
@@ -212,11 +211,11 @@ pub(crate) fn cancel_orphans() -> bool {
 /// (not a future's destructor's, which its `Task` receives) is reported:
 /// the callers include a thread-local's destructor, which must not unwind.
 fn cancel_here(orphans: Vec<RawRunnable>) {
-    let mut orphans = orphans.into_iter();
-    let Some(first) = orphans.next() else {
+    // The common case, on the path of every `run_pending`: nothing to do.
+    if orphans.is_empty() {
         return;
-    };
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| finish_all_cancelled(first, orphans))) {
+    }
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| finish_all_cancelled(orphans))) {
         crate::panic::report_detached_panic(None, &*payload);
     }
 }

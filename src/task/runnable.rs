@@ -163,32 +163,25 @@ thread_local! {
 /// by `block_on`, which runs the queued cancellations before it parks
 /// ([`run_queued_cancellations`]).
 pub(super) fn finish_cancelled(raw: RawRunnable) {
-    finish_all_cancelled(raw, std::iter::empty());
+    finish_all_cancelled([raw]);
 }
 
-/// [`finish_cancelled`] for `first`, then each of `rest`, as one chain: a
+/// [`finish_cancelled`] for each of `runnables`, in order, as one chain: a
 /// destructor of one that blocks on another of them is served by `block_on`
 /// like one that blocks on a cancellation it caused.
-pub(super) fn finish_all_cancelled(
-    first: RawRunnable,
-    rest: impl IntoIterator<Item = RawRunnable>,
-) {
-    let cancelled = |raw: RawRunnable| {
-        raw.metadata().cancel();
-        raw
-    };
-    let first = cancelled(first);
-    let rest = rest.into_iter().map(cancelled);
+pub(super) fn finish_all_cancelled(runnables: impl IntoIterator<Item = RawRunnable>) {
+    let mut runnables = runnables.into_iter().inspect(|raw| raw.metadata().cancel());
     let running = CANCELLING.with(|queue| {
         let mut queue = queue.borrow_mut();
         match queue.as_mut() {
             Some(queue) => {
-                queue.push_back(first);
-                queue.extend(rest);
+                queue.extend(runnables);
                 None
             }
             None => {
-                **queue = Some(rest.collect());
+                // None at all: no chain to start.
+                let first = runnables.next()?;
+                **queue = Some(runnables.collect());
                 Some(first)
             }
         }
