@@ -5,13 +5,15 @@
 //! timer future once (creating it, then its first poll, which registers it),
 //! into storage allocated and touched beforehand; we time it, and count the
 //! heap bytes the timer service allocates meanwhile with the bench's
-//! counting allocator.
+//! counting allocator. Beside them, the floor of any timer store kept
+//! outside the timer future: per timer, the waker cloned and pushed with its
+//! deadline (24 bytes) onto a vector that grows from empty, unordered.
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use calloop::EventLoop;
@@ -30,6 +32,7 @@ const OURS_CALLOOP: &str = "ours (calloop host)";
 const OURS_PARK: &str = "ours (LoopHost, park_timeout)";
 const TOKIO: &str = "tokio current_thread";
 const CALLOOP: &str = "calloop Timer";
+const STORE_FLOOR: &str = "waker clone + 24-B push (floor)";
 pub const PANEL: &str = "delay lateness, 10,000 delays of 1–50 ms";
 
 pub fn run(config: &Config, report: &mut Report) {
@@ -254,7 +257,7 @@ struct Inserted {
 
 fn insertion(config: &Config, report: &mut Report) {
     let n = config.size(1_000_000, 1_000_000, 2_000);
-    let names = [OURS, TOKIO];
+    let names = [OURS, TOKIO, STORE_FLOOR];
     let rounds = alternate(config.rounds, &names, |which, round| {
         let mut rng = Rng::new(0x7173 + round as u64);
         let base = Instant::now();
@@ -263,7 +266,8 @@ fn insertion(config: &Config, report: &mut Report) {
             .collect();
         on_thread(&format!("insert-{which}"), || match names[which] {
             OURS => ours_insert(&deadlines),
-            _ => tokio_insert(&deadlines),
+            TOKIO => tokio_insert(&deadlines),
+            _ => floor_insert(&deadlines),
         })
     });
     let time = |i: usize| median(&rounds[i].iter().map(|r| r.nanos).collect::<Vec<_>>());
@@ -280,6 +284,16 @@ fn insertion(config: &Config, report: &mut Report) {
         TOKIO,
         time(1),
         Target::RatioAtMost(0.25),
+    ));
+    // What a quarter of tokio's time leaves: no store outside the future
+    // gets under this floor (see BENCHMARKS.md).
+    report.push(Row::vs(
+        format!("{label}: time of a store's floor (waker clone + 24-B push)"),
+        Unit::Nanos,
+        time(2),
+        TOKIO,
+        time(1),
+        Target::Info,
     ));
     report.push(Row::alone(
         format!("{label}: heap bytes per timer"),
@@ -338,6 +352,40 @@ fn ours_insert(deadlines: &[Instant]) -> Inserted {
     });
     assert!(task.is_finished(), "immediate ran the task in place");
     futures_lite::future::block_on(task).expect("insertion task")
+}
+
+/// The floor of a timer store outside the future, on a fresh host thread as
+/// [`ours_insert`]: per timer, the task's waker cloned and pushed with the
+/// deadline (in nanoseconds since the first, 24 bytes) onto a vector that
+/// grows from empty, as a store's does; no ordering, no lookup.
+fn floor_insert(deadlines: &[Instant]) -> Inserted {
+    let poll = mio::Poll::new().expect("mio Poll");
+    let host = MioHost::new(poll.registry(), mio::Token(0)).expect("mio host");
+    let n = deadlines.len();
+    let deadlines = deadlines.to_vec();
+    let task = host.dispatcher().immediate().spawn(async move {
+        let epoch = deadlines[0];
+        let mut store: Vec<(u64, Waker)> = Vec::new();
+        let outcome = poll_fn(|cx| {
+            let window = alloc::Window::start();
+            let start = Instant::now();
+            for &deadline in &deadlines {
+                let nanos = deadline.saturating_duration_since(epoch).as_nanos() as u64;
+                store.push((std::hint::black_box(nanos), cx.waker().clone()));
+            }
+            let nanos = start.elapsed().as_nanos() as f64;
+            let heap = window.stop();
+            Poll::Ready(Inserted {
+                nanos,
+                heap_bytes: heap as f64 / n as f64,
+            })
+        })
+        .await;
+        drop(store);
+        outcome
+    });
+    assert!(task.is_finished(), "immediate ran the task in place");
+    futures_lite::future::block_on(task).expect("floor insertion task")
 }
 
 /// On a fresh current_thread runtime: `block_on` polls each `Sleep` once.
