@@ -6,24 +6,31 @@
 //! One test runs every check in sequence: winit allows one event loop per
 //! process.
 
+#[path = "winit_loop/flow.rs"]
+mod flow;
 #[path = "winit_loop/harness.rs"]
 mod harness;
+#[path = "winit_loop/starvation.rs"]
+mod starvation;
 mod support;
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dispatchers::{
-    Dispatchers, LoopHost, block_on, delay, spawn_on_main, spawn_on_main_local, timeout, yield_now,
+    Dispatchers, LoopHost, block_on, delay, spawn_on_main, spawn_on_main_local, timeout,
 };
 use dispatchers_winit::DEFAULT_LOAD_PRIORITY;
+use flow::{
+    app_control_flow_is_kept, delay_uses_wait_until, idle_loop_sleeps,
+    mains_timers_are_not_the_applications, the_applications_deadline_is_its_timer,
+};
 use harness::{Harness, PATIENCE, wait};
+use starvation::{busy_main_does_not_starve_user_events, busy_main_does_not_starve_window_events};
 use support::Ctl;
-use winit::event_loop::ControlFlow;
-use winit::window::Window;
 
 #[test]
 fn winit_loop() {
@@ -192,211 +199,6 @@ fn dispatches_are_coalesced(harness: &Harness) {
     assert_eq!(ran.load(Ordering::SeqCst), 1000);
     let wakes = harness.wakes() - wakes_before;
     assert!(wakes <= 10, "1000 dispatches cost {wakes} wakes");
-}
-
-fn delay_uses_wait_until(harness: &Harness) {
-    const NAP: Duration = Duration::from_millis(300);
-    let (asleep_tx, asleep) = mpsc::channel();
-    let start = Instant::now();
-    let task = harness.main().spawn(async move {
-        let start = Instant::now();
-        let napping = delay(NAP);
-        asleep_tx.send(start + NAP).unwrap();
-        napping.await;
-        start.elapsed()
-    });
-    let wake_at = asleep.recv_timeout(PATIENCE).unwrap();
-    let iterations = harness.iterations();
-    // The iteration that ran the task ended with the timer's deadline.
-    harness.on_loop(|_| ());
-    if start.elapsed() < NAP / 2 {
-        assert_eq!(harness.stats.pending_timers.load(Ordering::SeqCst), 1);
-        match harness.flow() {
-            ControlFlow::WaitUntil(deadline) => {
-                assert!(deadline >= wake_at, "{deadline:?} is before {wake_at:?}");
-                assert!(deadline < wake_at + Duration::from_millis(100));
-            }
-            flow => panic!("a pending delay should leave WaitUntil, not {flow:?}"),
-        }
-    }
-    let slept = wait(task);
-    assert!(slept >= NAP, "woke early: {slept:?}");
-    assert!(
-        slept < Duration::from_secs(20),
-        "woke far too late: {slept:?}"
-    );
-    let spent = harness.iterations() - iterations;
-    assert!(spent <= 20, "{spent} loop iterations while one delay slept");
-}
-
-fn app_control_flow_is_kept(harness: &Harness) {
-    let long = harness
-        .main()
-        .spawn(async { delay(Duration::from_secs(3600)).await });
-    assert_eq!(wait(harness.main().spawn(async { 0 })), 0);
-
-    // The application sets its own deadline, earlier than Main's.
-    let soon = Instant::now() + Duration::from_secs(600);
-    let seen = harness.on_loop(move |event_loop| {
-        let seen = event_loop.control_flow();
-        event_loop.set_control_flow(ControlFlow::WaitUntil(soon));
-        seen
-    });
-    assert_eq!(seen, ControlFlow::Wait, "the application sees its own flow");
-    assert_eq!(harness.flow(), ControlFlow::WaitUntil(soon));
-
-    // It sees its own deadline again in the next iteration, not a mix.
-    let seen = harness.on_loop(|event_loop| {
-        let seen = event_loop.control_flow();
-        event_loop.set_control_flow(ControlFlow::Wait);
-        seen
-    });
-    assert_eq!(seen, ControlFlow::WaitUntil(soon));
-    match harness.flow() {
-        ControlFlow::WaitUntil(deadline) => {
-            assert!(
-                deadline > Instant::now() + Duration::from_secs(3000),
-                "Main's delay"
-            )
-        }
-        flow => panic!("expected Main's WaitUntil, got {flow:?}"),
-    }
-
-    // Poll set by the application stays Poll.
-    harness.on_loop(|event_loop| event_loop.set_control_flow(ControlFlow::Poll));
-    assert_eq!(harness.flow(), ControlFlow::Poll);
-    harness.on_loop(|event_loop| event_loop.set_control_flow(ControlFlow::Wait));
-
-    drop(long);
-    // Cancelling the delay removes its timer.
-    harness.wait_until("the cancelled delay's timer is gone", || {
-        harness.on_loop(|_| ());
-        harness.stats.pending_timers.load(Ordering::SeqCst) == 0
-    });
-    assert_eq!(harness.flow(), ControlFlow::Wait);
-}
-
-fn mains_timers_are_not_the_applications(harness: &Harness) {
-    // The application waits for its own timer, far away; Main's delays wake
-    // the loop many times meanwhile.
-    let far = Instant::now() + Duration::from_secs(600);
-    harness.on_loop(move |event_loop| event_loop.set_control_flow(ControlFlow::WaitUntil(far)));
-    let before = harness.stats.app_timer_causes.load(Ordering::SeqCst);
-    let iterations = harness.iterations();
-    wait(harness.main().spawn(async {
-        for _ in 0..5 {
-            delay(Duration::from_millis(10)).await;
-        }
-    }));
-    assert!(
-        harness.iterations() - iterations >= 5,
-        "the delays woke the loop"
-    );
-    assert_eq!(
-        harness.stats.app_timer_causes.load(Ordering::SeqCst),
-        before,
-        "the application was told its timer fired"
-    );
-    harness.on_loop(|event_loop| event_loop.set_control_flow(ControlFlow::Wait));
-}
-
-fn the_applications_deadline_is_its_timer(harness: &Harness) {
-    let soon = Instant::now() + Duration::from_millis(100);
-    harness.on_loop(move |event_loop| event_loop.set_control_flow(ControlFlow::WaitUntil(soon)));
-    // The first iteration at or after the deadline is the application's
-    // timer (the wait it ends began before the deadline).
-    let first = || {
-        let causes = harness.stats.app_causes.lock().unwrap();
-        causes
-            .iter()
-            .find(|&&(at, _)| at >= soon)
-            .map(|&(_, timer)| timer)
-    };
-    harness.wait_until("an iteration after the application's deadline", || {
-        first().is_some()
-    });
-    assert_eq!(
-        first(),
-        Some(true),
-        "the application was not told its timer fired"
-    );
-    harness.on_loop(|event_loop| event_loop.set_control_flow(ControlFlow::Wait));
-}
-
-fn idle_loop_sleeps(harness: &Harness) {
-    harness.on_loop(|_| ());
-    let before = harness.iterations();
-    thread::sleep(Duration::from_millis(500));
-    let spent = harness.iterations() - before;
-    assert!(spent <= 5, "{spent} loop iterations in 500 ms of idling");
-}
-
-fn busy_main_does_not_starve_user_events(harness: &Harness) {
-    // Main always has work until a user event arrives: without a budget
-    // per iteration, the event would never be delivered.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let (busy_tx, busy) = mpsc::channel();
-    let flood = harness.main().spawn(async move {
-        let mut rounds = 0u64;
-        while !flag.load(Ordering::SeqCst) {
-            if rounds == 100 {
-                busy_tx.send(()).unwrap();
-            }
-            rounds += 1;
-            yield_now().await;
-        }
-        rounds
-    });
-    busy.recv_timeout(PATIENCE).unwrap();
-    harness.on_loop(move |_| stop.store(true, Ordering::SeqCst));
-    assert!(wait(flood) > 100);
-}
-
-fn busy_main_does_not_starve_window_events(harness: &Harness) {
-    let window: Arc<Window> = harness.on_loop(|event_loop| {
-        let attributes = Window::default_attributes()
-            .with_title("dispatchers-winit test")
-            .with_inner_size(winit::dpi::LogicalSize::new(64.0, 48.0));
-        Arc::new(
-            event_loop
-                .create_window(attributes)
-                .expect("create a window"),
-        )
-    });
-    let id = window.id();
-    let redraws = {
-        let events = harness.window_events.clone();
-        move || {
-            events
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(w, name)| *w == id && name == "RedrawRequested")
-                .count()
-        }
-    };
-    let before = redraws();
-    let seen = Arc::new(AtomicBool::new(false));
-    let (flag, count) = (seen.clone(), redraws.clone());
-    let (asked_tx, asked) = mpsc::channel();
-    let flood_window = window.clone();
-    // The flood asks for a redraw and runs until the loop has delivered it.
-    let flood = harness.main().spawn(async move {
-        flood_window.request_redraw();
-        asked_tx.send(()).unwrap();
-        let mut rounds = 0u64;
-        while count() == before {
-            rounds += 1;
-            yield_now().await;
-        }
-        flag.store(true, Ordering::SeqCst);
-        rounds
-    });
-    asked.recv_timeout(PATIENCE).unwrap();
-    wait(flood);
-    assert!(seen.load(Ordering::SeqCst));
-    harness.on_loop(move |_| drop(window));
 }
 
 fn spawn_on_main_local_works(harness: &Harness) {
