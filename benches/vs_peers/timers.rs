@@ -13,7 +13,7 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use calloop::EventLoop;
@@ -322,36 +322,21 @@ fn insertion(config: &Config, report: &mut Report) {
 /// On a fresh host thread: a task (run in place by `immediate`, so that the
 /// timers get a real task waker) polls each `Delay` once.
 fn ours_insert(deadlines: &[Instant]) -> Inserted {
-    let poll = mio::Poll::new().expect("mio Poll");
-    let host = MioHost::new(poll.registry(), mio::Token(0)).expect("mio host");
-    let n = deadlines.len();
-    let deadlines = deadlines.to_vec();
-    let task = host.dispatcher().immediate().spawn(async move {
-        let mut delays: Vec<Delay> = Vec::with_capacity(n);
+    in_our_task(deadlines, |deadlines, cx| {
+        let mut delays: Vec<Delay> = Vec::with_capacity(deadlines.len());
         // Fault the storage's pages in before the clock starts.
         delays.extend(deadlines.iter().map(|&d| delay_until(d)));
         delays.clear();
-        let outcome = poll_fn(|cx| {
-            let window = alloc::Window::start();
-            let start = Instant::now();
-            for &deadline in &deadlines {
+        let inserted = timed(deadlines.len(), || {
+            for &deadline in deadlines {
                 delays.push(delay_until(deadline));
                 let delay = delays.last_mut().expect("just pushed");
                 assert!(Pin::new(delay).poll(cx).is_pending());
             }
-            let nanos = start.elapsed().as_nanos() as f64;
-            let heap = window.stop();
-            Poll::Ready(Inserted {
-                nanos,
-                heap_bytes: heap as f64 / n as f64,
-            })
-        })
-        .await;
+        });
         drop(delays);
-        outcome
-    });
-    assert!(task.is_finished(), "immediate ran the task in place");
-    futures_lite::future::block_on(task).expect("insertion task")
+        inserted
+    })
 }
 
 /// The floor of a timer store outside the future, on a fresh host thread as
@@ -359,33 +344,48 @@ fn ours_insert(deadlines: &[Instant]) -> Inserted {
 /// deadline (in nanoseconds since the first, 24 bytes) onto a vector that
 /// grows from empty, as a store's does; no ordering, no lookup.
 fn floor_insert(deadlines: &[Instant]) -> Inserted {
-    let poll = mio::Poll::new().expect("mio Poll");
-    let host = MioHost::new(poll.registry(), mio::Token(0)).expect("mio host");
-    let n = deadlines.len();
-    let deadlines = deadlines.to_vec();
-    let task = host.dispatcher().immediate().spawn(async move {
+    in_our_task(deadlines, |deadlines, cx| {
         let epoch = deadlines[0];
         let mut store: Vec<(u64, Waker)> = Vec::new();
-        let outcome = poll_fn(|cx| {
-            let window = alloc::Window::start();
-            let start = Instant::now();
-            for &deadline in &deadlines {
+        let inserted = timed(deadlines.len(), || {
+            for &deadline in deadlines {
                 let nanos = deadline.saturating_duration_since(epoch).as_nanos() as u64;
                 store.push((std::hint::black_box(nanos), cx.waker().clone()));
             }
-            let nanos = start.elapsed().as_nanos() as f64;
-            let heap = window.stop();
-            Poll::Ready(Inserted {
-                nanos,
-                heap_bytes: heap as f64 / n as f64,
-            })
-        })
-        .await;
+        });
         drop(store);
-        outcome
-    });
+        inserted
+    })
+}
+
+/// Runs `insert` in one poll of a task on a fresh mio host on this thread,
+/// run in place by `immediate` so that it has a real task waker.
+fn in_our_task(
+    deadlines: &[Instant],
+    insert: fn(&[Instant], &mut Context<'_>) -> Inserted,
+) -> Inserted {
+    let poll = mio::Poll::new().expect("mio Poll");
+    let host = MioHost::new(poll.registry(), mio::Token(0)).expect("mio host");
+    let deadlines = deadlines.to_vec();
+    let task = host
+        .dispatcher()
+        .immediate()
+        .spawn(poll_fn(move |cx| Poll::Ready(insert(&deadlines, cx))));
     assert!(task.is_finished(), "immediate ran the task in place");
-    futures_lite::future::block_on(task).expect("floor insertion task")
+    futures_lite::future::block_on(task).expect("insertion task")
+}
+
+/// Times `insert` of `n` timers and counts the heap bytes it allocates.
+fn timed(n: usize, insert: impl FnOnce()) -> Inserted {
+    let window = alloc::Window::start();
+    let start = Instant::now();
+    insert();
+    let nanos = start.elapsed().as_nanos() as f64;
+    let heap = window.stop();
+    Inserted {
+        nanos,
+        heap_bytes: heap as f64 / n as f64,
+    }
 }
 
 /// On a fresh current_thread runtime: `block_on` polls each `Sleep` once.
@@ -406,23 +406,17 @@ fn tokio_insert(deadlines: &[Instant]) -> Inserted {
         );
         sleeps.clear();
         let outcome = poll_fn(|cx| {
-            let window = alloc::Window::start();
-            let start = Instant::now();
-            for &deadline in deadlines {
-                sleeps.push(tokio::time::sleep_until(deadline.into()));
-                let sleep = sleeps.last_mut().expect("just pushed");
-                // SAFETY: `sleeps` was allocated for all `n` sleeps and never
-                // grows past that, so no element moves until the vector
-                // drops them in place.
-                let sleep = unsafe { Pin::new_unchecked(sleep) };
-                assert!(sleep.poll(cx).is_pending());
-            }
-            let nanos = start.elapsed().as_nanos() as f64;
-            let heap = window.stop();
-            Poll::Ready(Inserted {
-                nanos,
-                heap_bytes: heap as f64 / n as f64,
-            })
+            Poll::Ready(timed(n, || {
+                for &deadline in deadlines {
+                    sleeps.push(tokio::time::sleep_until(deadline.into()));
+                    let sleep = sleeps.last_mut().expect("just pushed");
+                    // SAFETY: `sleeps` was allocated for all `n` sleeps and
+                    // never grows past that, so no element moves until the
+                    // vector drops them in place.
+                    let sleep = unsafe { Pin::new_unchecked(sleep) };
+                    assert!(sleep.poll(cx).is_pending());
+                }
+            }))
         })
         .await;
         drop(sleeps);
