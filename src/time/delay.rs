@@ -41,7 +41,8 @@ pub fn delay_until(deadline: Instant) -> Delay {
 ///
 /// If the host whose timers it waits on shuts down first, the next poll moves
 /// the same deadline to the timers of the thread polling it (a delay never
-/// completes early because its host went away).
+/// completes early because its host went away). Moved between real time and
+/// a test dispatcher's virtual clock, it keeps the time it had left instead.
 #[must_use = "a Delay does nothing unless awaited"]
 pub struct Delay {
     target: Target,
@@ -73,11 +74,33 @@ impl Future for Delay {
             // Its host shut down, or it is polled where its loop's timers
             // would not fire it (another thread, a `block_on` blocking the
             // loop): keep the same deadline on this thread's timers (never
-            // complete early).
-            let (timers, key) = self.registration.take().expect("checked above");
-            timers.cancel(key);
+            // complete early), or the same time left on another clock.
+            let (old, key) = self.registration.take().expect("checked above");
+            old.cancel(key);
+            let timers = service::current();
+            if let Target::At(deadline) = self.target {
+                if !(old.is_real_time() && timers.is_real_time()) {
+                    // Another clock (a test dispatcher's virtual one on
+                    // either side): the same `Instant` means another time
+                    // there. Keep the time that was left, so the delay
+                    // completes neither early nor hours late.
+                    let left = deadline.saturating_duration_since(old.now());
+                    self.target = timers
+                        .now()
+                        .checked_add(left)
+                        .map_or(Target::Never, Target::At);
+                }
+            }
+            return self.register_on(timers, cx);
         }
         let timers = service::current();
+        self.register_on(timers, cx)
+    }
+}
+
+impl Delay {
+    /// Resolves the target against `timers` and registers it there.
+    fn register_on(&mut self, timers: Arc<dyn TimerService>, cx: &Context<'_>) -> Poll<()> {
         let deadline = match self.target {
             Target::After(duration) => {
                 let now = timers.now();

@@ -47,6 +47,12 @@ pub(crate) trait TimerService: Send + Sync + 'static {
     fn serves_current_poll(&self) -> bool {
         true
     }
+    /// Whether [`now`](Self::now) is the real clock (`Instant::now()`); a
+    /// test dispatcher's virtual clock is not. A deadline moved between two
+    /// services keeps its `Instant` only when both are real.
+    fn is_real_time(&self) -> bool {
+        true
+    }
 }
 
 /// What [`TimerService::insert_until`] did with a deadline.

@@ -49,6 +49,12 @@ impl TimerService for Scheduler {
         matches!(self.lock().life, Life::Open)
     }
 
+    /// Virtual time: a deadline moved to or from these timers keeps its
+    /// remaining time, not its `Instant`.
+    fn is_real_time(&self) -> bool {
+        false
+    }
+
     /// Inside a `block_on` (which blocks the test thread, so virtual time
     /// cannot move) a `delay` waits on the real fallback timers.
     fn serves_current_poll(&self) -> bool {
