@@ -98,7 +98,7 @@ pub enum PanicSource {
     Dispatch,
     /// A waker panicked when timers woke it (a hand-written waker's code);
     /// the other wakers were still woken. The name is the timers' (a host's
-    /// name, or `dispatchers-timer`).
+    /// name, `dispatchers-timer`, or `TestDispatcher` for a virtual clock).
     Waker,
 }
 

@@ -47,11 +47,15 @@ pub(crate) use clock::{Attribution, ClockBinding};
 
 use crate::block_on::ThreadWaker;
 use crate::dispatch::{Dispatch, Dispatcher};
+use crate::panic::wake_reporting_panics;
 use crate::task::Runnable;
 use crate::thread_id::current_thread_id;
 
 /// (virtual time since the start, sequence number).
 type EventKey = (Duration, u64);
+
+/// The name of the virtual clock's timers in panic reports.
+const TIMERS_NAME: &str = "TestDispatcher";
 
 /// Where `advance_time_by` stops the virtual clock when the target is beyond
 /// what an `Instant` (origin + time) can hold (2^40 s, about 34,800 years),
@@ -313,7 +317,10 @@ impl Scheduler {
                 drop(state);
                 {
                     let _attribution = Attribution::enter(background, owner);
-                    waker.wake();
+                    // A hand-written waker may panic: reported, as the other
+                    // timers do, rather than unwound into the test's driver
+                    // with the clock stopped at this timer.
+                    wake_reporting_panics(waker, TIMERS_NAME);
                 }
                 self.consume_firing();
             }

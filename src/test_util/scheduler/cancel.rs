@@ -3,7 +3,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::{Event, Life, Scheduler};
+use super::{Event, Life, Scheduler, TIMERS_NAME};
+use crate::panic::wake_reporting_panics;
 use crate::task::Runnable;
 
 /// How many rounds of cancellation `cancel_all` runs before giving up on
@@ -43,7 +44,7 @@ impl Scheduler {
             for event in events.into_values() {
                 match event {
                     Event::Task { runnable, .. } => cancel_isolated(runnable),
-                    Event::Timer { waker, .. } => waker.wake(),
+                    Event::Timer { waker, .. } => wake_reporting_panics(waker, TIMERS_NAME),
                 }
             }
             rejected.into_iter().for_each(cancel_isolated);
