@@ -95,6 +95,10 @@ impl TimerService for Scheduler {
         Some(TimerKey::from_seq(key.1))
     }
 
+    /// `None` once closed (it may have closed since the caller checked
+    /// [`is_open`](TimerService::is_open), on another thread or in the
+    /// waker's clone): its timers were dropped, not fired, and the caller
+    /// moves the deadline elsewhere.
     fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {
         let stored = |state: &mut super::State| {
             let time = *state.timers.get(&key.seq())?;
@@ -103,18 +107,31 @@ impl TimerService for Scheduler {
                 _ => Some(true),
             }
         };
-        let Some(same) = stored(&mut self.lock()) else {
+        let same = {
+            let mut state = self.lock();
+            if !matches!(state.life, Life::Open) {
+                return None;
+            }
+            stored(&mut state)
+        };
+        let Some(same) = same else {
             return Some(Poll::Ready(()));
         };
         if same {
             return Some(Poll::Pending);
         }
         // Cloned outside the lock (user code, see `insert`); the timer may
-        // have fired meanwhile.
+        // have fired meanwhile, or the scheduler closed.
         let waker = waker.clone();
         let mut state = self.lock();
+        if !matches!(state.life, Life::Open) {
+            drop(state);
+            drop(waker);
+            return None;
+        }
         let Some(&time) = state.timers.get(&key.seq()) else {
             drop(state);
+            drop(waker);
             return Some(Poll::Ready(()));
         };
         let replaced = match state.events.get_mut(&(time, key.seq())) {
