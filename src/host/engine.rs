@@ -67,8 +67,6 @@ pub struct HostEngine {
     /// The tasks of Main and Main.immediate that suspended and have not
     /// finished: woken, and so cancelled, at shutdown.
     live: LiveTasks,
-    /// The thread's timers before this engine took over; restored on shutdown.
-    previous_timers: std::cell::RefCell<Option<Arc<dyn TimerService>>>,
     /// Set when [`shutdown`](Self::shutdown) starts: the gate's closed bit,
     /// read without touching the cache line the producers write.
     shut_down: Cell<bool>,
@@ -103,10 +101,13 @@ impl HostEngine {
     /// task of this thread that another thread sends back to it (see
     /// [`Runnable`]), for as long as the engine lives.
     ///
-    /// `delay`s polled on this thread use the engine's timers from now on.
+    /// `delay`s of its tasks (and inside its `run_pending`) polled on this
+    /// thread use the engine's timers from now on; other `delay`s polled on
+    /// this thread keep the timers they had (a test's virtual clock, an
+    /// outer loop's timers, or the fallback timer thread).
     pub fn new(name: impl Into<String>, wake_host: impl Fn() + Send + Sync + 'static) -> Self {
         let shared = EngineShared::new(name.into(), Box::new(wake_host));
-        let previous_timers = service::bind(Some(shared.clone()));
+        service::bind(shared.clone());
         let main = MainDispatcher::new(Dispatcher::from_arc(shared.clone()));
         shared
             .immediate_id
@@ -127,7 +128,6 @@ impl HostEngine {
             main,
             live,
             wake_on_delivery,
-            previous_timers: std::cell::RefCell::new(previous_timers),
             shut_down: Cell::new(false),
             _loop_thread_only: PhantomData,
         }
@@ -348,7 +348,7 @@ impl HostEngine {
         shared.cancel_queued();
         crate::task::cancel_orphans();
         let service: Arc<dyn TimerService> = self.shared.clone();
-        service::unbind(&service, self.previous_timers.borrow_mut().take());
+        service::unbind(&service);
     }
 
     /// Whether [`shutdown`](Self::shutdown) ran.

@@ -67,17 +67,26 @@ pub(crate) enum Until {
 }
 
 thread_local! {
-    static THREAD_TIMERS: RefCell<Option<Arc<dyn TimerService>>> = const { RefCell::new(None) };
+    /// The timers bound to this thread, innermost last: a host engine's for
+    /// its life, a test dispatcher's clock while it is installed or runs.
+    static THREAD_TIMERS: RefCell<Vec<Arc<dyn TimerService>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The timers for a `delay` polled on this thread: the bound ones while they
-/// are open and serve the current poll, else the fallback thread's.
+/// The timers for a `delay` polled on this thread: the innermost bound ones
+/// that are open and serve the current poll, else the fallback thread's. A
+/// host's timers serve only its own tasks, so a `delay` of a test running a
+/// loop of its own still waits on the test's clock.
 pub(crate) fn current() -> Arc<dyn TimerService> {
     THREAD_TIMERS
-        .try_with(|t| t.borrow().clone())
+        .try_with(|t| {
+            t.borrow()
+                .iter()
+                .rev()
+                .find(|timers| timers.is_open() && timers.serves_current_poll())
+                .cloned()
+        })
         .ok()
         .flatten()
-        .filter(|timers| timers.is_open() && timers.serves_current_poll())
         .unwrap_or_else(fallback)
 }
 
@@ -86,23 +95,24 @@ pub(crate) fn fallback() -> Arc<dyn TimerService> {
     FALLBACK.clone()
 }
 
-/// Makes `service` this thread's timers; returns the previous binding.
-pub(crate) fn bind(service: Option<Arc<dyn TimerService>>) -> Option<Arc<dyn TimerService>> {
-    THREAD_TIMERS
-        .try_with(|t| t.replace(service))
-        .ok()
-        .flatten()
+/// Binds `service` to this thread, innermost, until [`unbind`].
+pub(crate) fn bind(service: Arc<dyn TimerService>) {
+    let _ = THREAD_TIMERS.try_with(|t| t.borrow_mut().push(service));
 }
 
-/// Unbinds `service` from this thread if it is the one bound, restoring
-/// `previous` (what [`bind`] returned) when that one is still open.
-pub(crate) fn unbind(service: &Arc<dyn TimerService>, previous: Option<Arc<dyn TimerService>>) {
-    let _ = THREAD_TIMERS.try_with(|t| {
-        let mut bound = t.borrow_mut();
-        if bound.as_ref().is_some_and(|b| same(b, service)) {
-            *bound = previous.filter(|p| p.is_open());
-        }
-    });
+/// Unbinds `service` from this thread (its innermost binding, wherever it
+/// is: bindings need not end in the reverse order).
+pub(crate) fn unbind(service: &Arc<dyn TimerService>) {
+    let removed = THREAD_TIMERS
+        .try_with(|t| {
+            let mut bound = t.borrow_mut();
+            let index = bound.iter().rposition(|b| same(b, service))?;
+            Some(bound.remove(index))
+        })
+        .ok()
+        .flatten();
+    // Possibly the last handle: dropped outside the borrow.
+    drop(removed);
 }
 
 fn same(a: &Arc<dyn TimerService>, b: &Arc<dyn TimerService>) -> bool {

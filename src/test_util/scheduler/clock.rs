@@ -24,8 +24,9 @@ impl Scheduler {
     /// thread until the binding is dropped.
     pub(crate) fn bind_clock(self: &Arc<Self>) -> ClockBinding {
         let service: Arc<dyn TimerService> = self.clone();
+        service::bind(service.clone());
         ClockBinding {
-            previous: service::bind(Some(service)),
+            service,
             _not_send: PhantomData,
         }
     }
@@ -155,15 +156,15 @@ impl TimerService for Scheduler {
     }
 }
 
-/// Restores the previous clock of `delay`s on this thread when dropped.
+/// Unbinds the clock of `delay`s from this thread when dropped.
 pub(crate) struct ClockBinding {
-    previous: Option<Arc<dyn TimerService>>,
+    service: Arc<dyn TimerService>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for ClockBinding {
     fn drop(&mut self) {
-        service::bind(self.previous.take());
+        service::unbind(&self.service);
     }
 }
 
