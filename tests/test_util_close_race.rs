@@ -33,10 +33,12 @@ fn a_virtual_delay_polled_while_its_scheduler_shuts_down_does_not_complete() {
     let test = TestDispatcher::new();
     let guard = test.install();
     let mut sleeper = Box::pin(delay(Duration::from_secs(3600)));
-    assert!(sleeper
-        .as_mut()
-        .poll(&mut Context::from_waker(Waker::noop()))
-        .is_pending());
+    assert!(
+        sleeper
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_pending()
+    );
     drop(guard);
     TO_SHUT_DOWN.with(|t| *t.borrow_mut() = Some(test.clone()));
     // SAFETY: the vtable's functions never read the data pointer (null

@@ -34,7 +34,12 @@ fn a_panicking_waker_on_the_virtual_clock_is_reported_and_time_goes_on() {
     let panicky = main.spawn(async {
         let mut timer = Box::pin(delay(Duration::from_secs(1)));
         let waker = Waker::from(Arc::new(Panicky));
-        assert!(timer.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
+        assert!(
+            timer
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
         delay(Duration::from_secs(5)).await;
         drop(timer);
     });
@@ -46,7 +51,10 @@ fn a_panicking_waker_on_the_virtual_clock_is_reported_and_time_goes_on() {
         test.advance_time_by(Duration::from_secs(3))
     }));
     reset_panic_handler();
-    assert!(advanced.is_ok(), "advance_time_by unwound because of a waker");
+    assert!(
+        advanced.is_ok(),
+        "advance_time_by unwound because of a waker"
+    );
     assert_eq!(test.current_time(), Duration::from_secs(3));
     assert!(good.is_finished(), "the later timer woke its task");
     test.advance_until_idle();

@@ -101,14 +101,18 @@ fn a_real_delay_moved_to_a_virtual_clock_ahead_of_real_time_does_not_complete_ea
         );
         assert_eq!(test.pending_timers(), 1, "moved to the virtual clock");
         test.advance_time_by(Duration::from_secs(3599));
-        assert!(sleeper
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-            .is_pending());
+        assert!(
+            sleeper
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
+        );
         test.advance_time_by(Duration::from_secs(2));
-        assert!(sleeper
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-            .is_ready());
+        assert!(
+            sleeper
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_ready()
+        );
     });
 }
