@@ -25,11 +25,13 @@ fn a_short_virtual_delay_does_not_complete_at_once_when_its_scheduler_shuts_down
         let flag = after_delay.clone();
         let test = TestDispatcher::new();
         let _guard = test.install();
-        // Real time runs ahead of the virtual clock, which stays at zero.
-        std::thread::sleep(Duration::from_millis(50));
+        // Real time runs ahead of the virtual clock, which stays at zero,
+        // by more than the delay. The delay is long enough that no stall of
+        // this thread between the shutdown and the check below lets it pass.
+        std::thread::sleep(Duration::from_secs(2));
         Dispatchers::unconfined()
             .spawn(async move {
-                delay(Duration::from_millis(10)).await;
+                delay(Duration::from_secs(1)).await;
                 flag.store(true, Ordering::SeqCst);
             })
             .detach();
@@ -37,7 +39,7 @@ fn a_short_virtual_delay_does_not_complete_at_once_when_its_scheduler_shuts_down
         assert_eq!(test.current_time(), Duration::ZERO);
         assert!(
             !after_delay.load(Ordering::SeqCst),
-            "delay(10ms) completed at once though virtual time never moved"
+            "delay(1s) completed at once though virtual time never moved"
         );
         // It still completes, in real time, after what it had left.
         while !after_delay.load(Ordering::SeqCst) {
