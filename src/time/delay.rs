@@ -78,19 +78,7 @@ impl Future for Delay {
             let (old, key) = self.registration.take().expect("checked above");
             old.cancel(key);
             let timers = service::current();
-            if let Target::At(deadline) = self.target {
-                if !(old.is_real_time() && timers.is_real_time()) {
-                    // Another clock (a test dispatcher's virtual one on
-                    // either side): the same `Instant` means another time
-                    // there. Keep the time that was left, so the delay
-                    // completes neither early nor hours late.
-                    let left = deadline.saturating_duration_since(old.now());
-                    self.target = timers
-                        .now()
-                        .checked_add(left)
-                        .map_or(Target::Never, Target::At);
-                }
-            }
+            self.keep_time_left(&*old, &*timers);
             return self.register_on(timers, cx);
         }
         let timers = service::current();
@@ -99,7 +87,9 @@ impl Future for Delay {
 }
 
 impl Delay {
-    /// Resolves the target against `timers` and registers it there.
+    /// Resolves the target against `timers` and registers it there, or on
+    /// the fallback timers when those cannot take it from here (a loop's
+    /// timers polled off its thread, a clock that closed meanwhile).
     fn register_on(&mut self, timers: Arc<dyn TimerService>, cx: &Context<'_>) -> Poll<()> {
         let deadline = match self.target {
             Target::After(duration) => {
@@ -118,35 +108,45 @@ impl Delay {
             Target::At(deadline) => deadline,
             Target::Never => return Poll::Pending,
         };
-        match register(timers, deadline, cx) {
-            Some(registration) => {
-                self.registration = Some(registration);
+        let (timers, until) = match timers.insert_until(deadline, cx.waker()) {
+            Until::Unreachable => {
+                let fallback = service::fallback();
+                self.keep_time_left(&*timers, &*fallback);
+                let Target::At(deadline) = self.target else {
+                    return Poll::Pending;
+                };
+                let until = fallback.insert_until(deadline, cx.waker());
+                (fallback, until)
+            }
+            until => (timers, until),
+        };
+        match until {
+            Until::Passed => Poll::Ready(()),
+            Until::Waiting(key) => {
+                self.registration = Some((timers, key));
                 Poll::Pending
             }
-            None => Poll::Ready(()),
+            Until::Unreachable => unreachable!("the fallback timers take timers from any thread"),
         }
     }
-}
 
-/// Registers `deadline` on `timers`, or on the fallback timers when those
-/// cannot take it from here; `None` when it has passed.
-fn register(
-    timers: Arc<dyn TimerService>,
-    deadline: Instant,
-    cx: &Context<'_>,
-) -> Option<(Arc<dyn TimerService>, TimerKey)> {
-    let (timers, until) = match timers.insert_until(deadline, cx.waker()) {
-        Until::Unreachable => {
-            let fallback = service::fallback();
-            let until = fallback.insert_until(deadline, cx.waker());
-            (fallback, until)
+    /// Moving from the `old` timers to the `new` ones: on another clock (a
+    /// test dispatcher's virtual one on either side) the same `Instant`
+    /// means another time, so the delay keeps the time it had left instead,
+    /// and completes neither early nor hours late. Between real clocks it
+    /// keeps its deadline (never completes early).
+    fn keep_time_left(&mut self, old: &dyn TimerService, new: &dyn TimerService) {
+        let Target::At(deadline) = self.target else {
+            return;
+        };
+        if old.is_real_time() && new.is_real_time() {
+            return;
         }
-        until => (timers, until),
-    };
-    match until {
-        Until::Passed => None,
-        Until::Waiting(key) => Some((timers, key)),
-        Until::Unreachable => unreachable!("the fallback timers take timers from any thread"),
+        let left = deadline.saturating_duration_since(old.now());
+        self.target = new
+            .now()
+            .checked_add(left)
+            .map_or(Target::Never, Target::At);
     }
 }
 

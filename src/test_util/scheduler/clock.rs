@@ -75,24 +75,23 @@ impl TimerService for Scheduler {
         let waker = waker.clone();
         let mut state = self.lock();
         let background = Scheduler::flavour(&state, current).unwrap_or(attributed);
+        // Closed since the caller checked (on another thread, or by the
+        // clone): nothing to register here, the caller moves the deadline.
+        if !matches!(state.life, Life::Open) {
+            drop(state);
+            drop(waker);
+            return None;
+        }
         let key = state.next_key(time);
-        // A closed scheduler registers nothing: the key then polls ready.
-        let unused = if matches!(state.life, Life::Open) {
-            state.timers.insert(key.1, time);
-            state.insert(
-                key,
-                Event::Timer {
-                    waker,
-                    background,
-                    owner,
-                },
-            );
-            None
-        } else {
-            Some(waker)
-        };
-        drop(state);
-        drop(unused);
+        state.timers.insert(key.1, time);
+        state.insert(
+            key,
+            Event::Timer {
+                waker,
+                background,
+                owner,
+            },
+        );
         Some(TimerKey::from_seq(key.1))
     }
 
