@@ -144,8 +144,15 @@ impl Shared {
         CURRENT_POOL.set(self.addr());
         loop {
             match self.tasks.next(self.spec.keep_alive) {
-                // Shutting down: a task not started yet is cancelled.
-                Next::Run(runnable) if self.tasks.is_closed() => drop(runnable),
+                // Shutting down: a task not started yet is cancelled; a
+                // `!Send` one with the others, on the way out.
+                Next::Run(runnable) if self.tasks.is_closed() => {
+                    if runnable.is_local() {
+                        self.strand(runnable);
+                    } else {
+                        drop(runnable);
+                    }
+                }
                 Next::Run(runnable) => run_isolated(runnable),
                 Next::Retire => return,
                 Next::Closed => {
@@ -154,7 +161,7 @@ impl Shared {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .take();
-                    drop(stranded);
+                    cancel_here(stranded.unwrap_or_default());
                     self.tasks.exit_closed();
                     return;
                 }
@@ -201,15 +208,35 @@ impl Shared {
     /// its way out, since its future may only be dropped there. Returns
     /// `true` for the call that closed it.
     pub(crate) fn close(&self) -> bool {
-        let first = self.tasks.close();
         let on_pool_thread = CURRENT_POOL.get() == self.addr();
+        if on_pool_thread {
+            let first = self.tasks.close();
+            // Cancelled here, together: the destructor of one may wait for
+            // another (see `cancel_here`).
+            let mut local = Vec::new();
+            while let Some(runnable) = self.tasks.take_closed() {
+                if runnable.is_local() {
+                    local.push(runnable);
+                } else {
+                    drop(runnable);
+                }
+            }
+            cancel_here(local);
+            return first;
+        }
+        // The list stays locked until the queue is empty, so that the pool's
+        // thread, which takes it on its way out, finds every `!Send` task in
+        // it. No user code runs under the lock: a `Send` task's future is
+        // dropped on the reaper thread.
+        let mut stranded = self.stranded.lock().unwrap_or_else(PoisonError::into_inner);
+        let first = self.tasks.close();
         while let Some(runnable) = self.tasks.take_closed() {
-            if runnable.is_local() && !on_pool_thread {
-                self.strand(runnable);
-            } else {
-                drop(runnable);
+            match (runnable.is_local(), stranded.as_mut()) {
+                (true, Some(list)) => list.push(runnable),
+                _ => drop(runnable),
             }
         }
+        drop(stranded);
         first
     }
 
@@ -322,6 +349,20 @@ impl fmt::Debug for Workers {
             .field("live_threads", &self.shared.live_threads())
             .field("max_threads", &self.shared.spec.max_threads)
             .finish()
+    }
+}
+
+/// Cancels the `!Send` tasks of a shutdown on their thread, as one chain of
+/// cancellations: a destructor of one that waits (`block_on`) for another
+/// of them is served by that wait, instead of blocking the thread forever.
+/// A panic escaping them is reported, never unwound into the thread's loop.
+fn cancel_here(runnables: Vec<Runnable>) {
+    if runnables.is_empty() {
+        return;
+    }
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| crate::task::cancel_all_here(runnables)))
+    {
+        crate::panic::report_detached_panic(None, &*payload);
     }
 }
 

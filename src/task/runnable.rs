@@ -7,6 +7,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::LazyLock;
 use std::sync::mpsc;
+use std::thread::Thread;
 
 use super::header::{Home, TaskHeader};
 use super::orphans;
@@ -150,6 +151,9 @@ thread_local! {
         const { RefCell::new(ManuallyDrop::new(None)) };
     /// Set on the `dispatchers-reaper` thread.
     static ON_REAPER: Cell<bool> = const { Cell::new(false) };
+    /// On the reaper thread: its channel, which a `block_on` in a destructor
+    /// it runs also empties (see [`reap`]).
+    static REAPER_RX: RefCell<Option<mpsc::Receiver<RawRunnable>>> = const { RefCell::new(None) };
 }
 
 /// Runs the task one last time, cancelled: its future is dropped unpolled.
@@ -218,6 +222,7 @@ fn pop_queued_cancellation() -> Option<RawRunnable> {
 pub(crate) fn run_queued_cancellations() -> bool {
     // First, so that those queued behind a running cancellation are counted.
     let orphans = orphans::cancel_orphans();
+    pull_reaped();
     let queued = CANCELLING.with(|queue| queue.borrow().as_ref().map_or(0, VecDeque::len));
     let mut first_panic = None;
     for _ in 0..queued {
@@ -245,26 +250,72 @@ fn reap(raw: RawRunnable) {
         finish_cancelled(raw);
         return;
     }
-    static REAPER: LazyLock<Option<mpsc::Sender<RawRunnable>>> = LazyLock::new(|| {
+    static REAPER: LazyLock<Option<(mpsc::Sender<RawRunnable>, Thread)>> = LazyLock::new(|| {
         let (tx, rx) = mpsc::channel::<RawRunnable>();
         std::thread::Builder::new()
             .name("dispatchers-reaper".into())
             .spawn(move || {
                 let _ = ON_REAPER.try_with(|on| on.set(true));
-                for raw in rx {
+                REAPER_RX.with(|cell| *cell.borrow_mut() = Some(rx));
+                while let Some(raw) =
+                    REAPER_RX.with(|cell| cell.borrow().as_ref().and_then(|rx| rx.recv().ok()))
+                {
                     // A destructor that panics must not end the reaper.
                     let _ = catch_unwind(AssertUnwindSafe(|| finish_cancelled(raw)));
                 }
             })
             .ok()
-            .map(|_| tx)
+            .map(|handle| (tx, handle.thread().clone()))
     });
     match REAPER.as_ref() {
-        Some(tx) => {
-            if let Err(mpsc::SendError(raw)) = tx.send(raw) {
-                finish_cancelled(raw);
-            }
-        }
+        Some((tx, reaper)) => match tx.send(raw) {
+            // A destructor on the reaper may be waiting in `block_on` for
+            // this very task (see `pull_reaped`): wake it.
+            Ok(()) => reaper.unpark(),
+            Err(mpsc::SendError(raw)) => finish_cancelled(raw),
+        },
         None => finish_cancelled(raw),
     }
+}
+
+/// On the reaper thread, inside a destructor that waits (`block_on`): queues
+/// what was sent to the reaper since behind the running cancellation, so
+/// that the wait can run it. A destructor that waits for a task cancelled on
+/// another thread (or by the same shutdown, after its own) would otherwise
+/// wait for the reaper, which waits for it.
+fn pull_reaped() {
+    if !ON_REAPER.try_with(Cell::get).unwrap_or(false) {
+        return;
+    }
+    let reaped: Vec<RawRunnable> = REAPER_RX
+        .try_with(|cell| {
+            cell.borrow()
+                .as_ref()
+                .map(|rx| rx.try_iter().collect())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    if !reaped.is_empty() {
+        finish_all_cancelled(reaped);
+    }
+}
+
+/// Cancels `runnables` here, as one chain of cancellations (see
+/// [`finish_cancelled`]): a destructor of one that waits (`block_on`) for
+/// another of them is served by its wait. For a thread cancelling several
+/// tasks at once (a pool's thread at its shutdown). A runnable whose future
+/// may not be dropped on this thread is dropped as usual (sent home).
+pub(crate) fn cancel_all_here(runnables: Vec<Runnable>) {
+    let here = Home::current();
+    let mut chain = Vec::with_capacity(runnables.len());
+    for mut runnable in runnables {
+        let Some(raw) = runnable.raw.take() else {
+            continue;
+        };
+        match raw.metadata().home() {
+            Some(home) if home != here => orphans::send_home(raw, home),
+            _ => chain.push(raw),
+        }
+    }
+    finish_all_cancelled(chain);
 }

@@ -1,0 +1,91 @@
+//! `!Send` tasks queued on a single-thread pool at its shutdown are cancelled
+//! on the pool's thread. When the destructor of one waits (with `block_on`)
+//! for another of them, the other must still be cancelled: the thread must
+//! not block forever in the first destructor.
+
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use dispatchers::{Dispatcher, Task, ThreadPool, block_on};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// When dropped, waits for the task in its slot and reports whether it
+/// resolved as cancelled (a guard that joins its children).
+struct JoinsOnDrop(Arc<Mutex<Option<Task<()>>>>, mpsc::Sender<bool>);
+
+impl Drop for JoinsOnDrop {
+    fn drop(&mut self) {
+        let child = self.0.lock().unwrap().take();
+        let cancelled = child.is_some_and(|child| block_on(child).is_err_and(|e| e.is_cancelled()));
+        let _ = self.1.send(cancelled);
+    }
+}
+
+/// On the pool's thread: queues a `!Send` parent whose destructor joins a
+/// `!Send` child queued right behind it.
+fn queue_parent_and_child(spawner: &Dispatcher, done_tx: mpsc::Sender<bool>) {
+    let slot = Arc::new(Mutex::new(None));
+    let guard = JoinsOnDrop(slot.clone(), done_tx);
+    spawner
+        .spawn_local(async move {
+            let _local = std::rc::Rc::new(());
+            let _guard = guard;
+            std::future::pending::<()>().await
+        })
+        .detach();
+    let child = spawner.spawn_local(async {
+        let _local = std::rc::Rc::new(());
+        std::future::pending::<()>().await
+    });
+    *slot.lock().unwrap() = Some(child);
+}
+
+#[test]
+fn shut_down_from_another_thread_a_destructor_joining_a_queued_local_task_returns() {
+    let pool = ThreadPool::new_single_thread("local-join").unwrap();
+    let spawner = pool.dispatcher();
+    let (ready_tx, ready) = mpsc::channel::<()>();
+    let (release, blocked) = mpsc::channel::<()>();
+    let (done_tx, done) = mpsc::channel();
+    pool.spawn(async move {
+        queue_parent_and_child(&spawner, done_tx);
+        ready_tx.send(()).unwrap();
+        let _ = blocked.recv_timeout(PATIENCE * 6);
+    })
+    .detach();
+    ready.recv_timeout(PATIENCE).unwrap();
+    let closer = std::thread::spawn(move || pool.shutdown_background());
+    closer.join().unwrap();
+    release.send(()).unwrap();
+    assert_eq!(
+        done.recv_timeout(PATIENCE),
+        Ok(true),
+        "the pool's thread blocked forever in the parent's destructor"
+    );
+}
+
+#[test]
+fn dropped_from_its_own_task_a_destructor_joining_a_queued_local_task_returns() {
+    let pool = ThreadPool::new_single_thread("local-join-self").unwrap();
+    let spawner = pool.dispatcher();
+    let slot = Arc::new(Mutex::new(Some(pool)));
+    let (done_tx, done) = mpsc::channel();
+    let (dropped_tx, dropped) = mpsc::channel::<()>();
+    let own = slot.clone();
+    spawner
+        .clone()
+        .spawn(async move {
+            queue_parent_and_child(&spawner, done_tx);
+            // The pool is dropped while both wait in its queue.
+            drop(own.lock().unwrap().take());
+            let _ = dropped_tx.send(());
+        })
+        .detach();
+    assert_eq!(
+        done.recv_timeout(PATIENCE),
+        Ok(true),
+        "the pool's thread blocked forever in the parent's destructor"
+    );
+    dropped.recv_timeout(PATIENCE).unwrap();
+}
