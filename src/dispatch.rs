@@ -214,7 +214,6 @@ impl Dispatcher {
 
     /// A weak handle: while it lives, no other dispatcher gets this one's
     /// [`id`](Self::id), even after this one is dropped.
-    #[cfg(feature = "test-util")]
     pub(crate) fn downgrade(&self) -> std::sync::Weak<dyn Dispatch> {
         Arc::downgrade(&self.inner)
     }

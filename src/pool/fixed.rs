@@ -47,7 +47,10 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// ([`DEFAULT_SHUTDOWN_TIMEOUT`], or
 /// [`ThreadPoolBuilder::shutdown_timeout`]), and joins every thread that
 /// has exited by then. A thread still blocked after the timeout is detached
-/// (with a message on stderr): it exits as soon as its poll returns. Dropped
+/// (with a message on stderr): it exits as soon as its poll returns. On a
+/// single-thread pool, the tasks suspended when its thread exits (waiting
+/// for something else) are cancelled then, on that thread: a `!Send` one
+/// could not be dropped anywhere else later. Dropped
 /// from one of its own tasks, the pool cannot join the calling thread; that
 /// thread exits when the task's poll returns.
 pub struct ThreadPool {
@@ -253,10 +256,9 @@ impl ThreadPoolBuilder {
             stack_size: self.stack_size,
             single_thread: self.threads == 1,
         };
-        let (workers, threads) = Workers::started(spec)?;
-        let shared = workers.shared().clone();
+        let (dispatcher, shared, threads) = Workers::started(spec)?;
         Ok(ThreadPool {
-            dispatcher: Dispatcher::new(workers),
+            dispatcher,
             shared,
             threads,
             shutdown_timeout: self.shutdown_timeout,

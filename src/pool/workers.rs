@@ -12,14 +12,15 @@ use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, PoisonError, Weak};
+use std::task::Waker;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::handoff::{Next, Pushed, WorkQueue};
-use crate::dispatch::Dispatch;
+use crate::dispatch::{Dispatch, Dispatcher};
 use crate::sync::{Condvar, Mutex};
-use crate::task::Runnable;
+use crate::task::{LiveTasks, Runnable};
 
 thread_local! {
     /// The pool (by address of its `Shared`) whose thread this is; 0 elsewhere.
@@ -73,13 +74,25 @@ impl Workers {
     }
 
     /// A thread set with all its `spec.max_threads` threads started now;
-    /// returns their handles.
-    pub(crate) fn started(spec: WorkersSpec) -> io::Result<(Self, Vec<JoinHandle<()>>)> {
+    /// returns its dispatcher, its shared part (for the pool's owner) and the
+    /// threads' handles.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn started(
+        spec: WorkersSpec,
+    ) -> io::Result<(Dispatcher, Arc<Shared>, Vec<JoinHandle<()>>)> {
         let threads = spec.max_threads;
+        let single_thread = spec.single_thread;
         let shared = Shared::new(spec, threads);
+        let dispatcher = Dispatcher::new(Workers {
+            shared: shared.clone(),
+        });
+        // The thread of a single-thread pool keeps the pool's suspended tasks
+        // (see `run_thread`); the weak handle keeps the dispatcher's id,
+        // which finds them, from going to another dispatcher meanwhile.
+        let owner = single_thread.then(|| dispatcher.downgrade());
         let mut handles = Vec::with_capacity(threads);
         for _ in 0..threads {
-            match shared.start_thread() {
+            match shared.start_thread(owner.clone()) {
                 Ok(handle) => handles.push(handle),
                 Err(err) => {
                     // The threads not started still count as live: the ones
@@ -92,12 +105,7 @@ impl Workers {
                 }
             }
         }
-        Ok((Workers { shared }, handles))
-    }
-
-    /// The shared part, for the owner of a fixed pool.
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+        Ok((dispatcher, shared, handles))
     }
 }
 
@@ -117,8 +125,13 @@ impl Shared {
         self as *const Self as usize
     }
 
-    /// Starts one thread (already counted as live).
-    fn start_thread(self: &Arc<Self>) -> io::Result<JoinHandle<()>> {
+    /// Starts one thread (already counted as live); `owner`: the dispatcher
+    /// of a single-thread pool, whose suspended tasks the thread cancels
+    /// when it exits.
+    fn start_thread(
+        self: &Arc<Self>,
+        owner: Option<Weak<dyn Dispatch>>,
+    ) -> io::Result<JoinHandle<()>> {
         let index = self.take_name();
         let mut builder =
             thread::Builder::new().name(format!("{}-{}", self.spec.thread_prefix, index));
@@ -127,11 +140,17 @@ impl Shared {
         }
         let shared = self.clone();
         builder
-            .spawn(move || shared.run_thread(index))
+            .spawn(move || shared.run_thread(index, owner))
             .inspect_err(|_| self.release_name(index))
     }
 
-    fn run_thread(self: Arc<Self>, index: usize) {
+    /// A thread's loop. On the thread of a single-thread pool (`owner`),
+    /// the pool's tasks suspended there join a live set, as a host loop's
+    /// do: at the shutdown the thread wakes them, the closed pool rejects
+    /// them, and they are cancelled on this thread, their own. Otherwise a
+    /// `!Send` one woken after the thread exited could not be dropped
+    /// anywhere, and its `Task` would never resolve.
+    fn run_thread(self: Arc<Self>, index: usize, owner: Option<Weak<dyn Dispatch>>) {
         struct Exit<'a>(&'a Shared, usize);
         impl Drop for Exit<'_> {
             fn drop(&mut self) {
@@ -142,6 +161,10 @@ impl Shared {
         }
         let _exit = Exit(&self, index);
         CURRENT_POOL.set(self.addr());
+        let live = owner.as_ref().map(|owner| {
+            let id = owner.as_ptr().cast::<()>() as usize;
+            LiveTasks::open([id, id])
+        });
         loop {
             match self.tasks.next(self.spec.keep_alive) {
                 // Shutting down: a task not started yet is cancelled; a
@@ -161,8 +184,13 @@ impl Shared {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .take();
-                    cancel_here(stranded.unwrap_or_default());
+                    let stranded = stranded.unwrap_or_default();
+                    let suspended = live.as_ref().map(LiveTasks::close).unwrap_or_default();
+                    cancel_here(stranded, suspended);
                     self.tasks.exit_closed();
+                    // The set goes first: the weak handle reserves its id.
+                    drop(live);
+                    drop(owner);
                     return;
                 }
             }
@@ -192,7 +220,7 @@ impl Shared {
         match pushed {
             Pushed::WokeIdle | Pushed::Queued => {}
             Pushed::StartThread => {
-                if let Err(err) = self.start_thread() {
+                if let Err(err) = self.start_thread(None) {
                     self.tasks.start_failed();
                     report_start_failure(&self.spec.name, &err);
                 }
@@ -221,7 +249,7 @@ impl Shared {
                     drop(runnable);
                 }
             }
-            cancel_here(local);
+            cancel_here(local, Vec::new());
             return first;
         }
         // The list stays locked until the queue is empty, so that the pool's
@@ -352,16 +380,23 @@ impl fmt::Debug for Workers {
     }
 }
 
-/// Cancels the `!Send` tasks of a shutdown on their thread, as one chain of
-/// cancellations: a destructor of one that waits (`block_on`) for another
-/// of them is served by that wait, instead of blocking the thread forever.
-/// A panic escaping them is reported, never unwound into the thread's loop.
-fn cancel_here(runnables: Vec<Runnable>) {
-    if runnables.is_empty() {
+/// Cancels the `!Send` tasks of a shutdown on their thread, and wakes the
+/// suspended tasks of the closed pool (which rejects them: they are
+/// cancelled), all as one chain of cancellations: a destructor of one that
+/// waits (`block_on`) for another of them is served by that wait, instead
+/// of blocking the thread forever. A panic escaping them is reported, never
+/// unwound into the thread's loop.
+fn cancel_here(runnables: Vec<Runnable>, suspended: Vec<Waker>) {
+    if runnables.is_empty() && suspended.is_empty() {
         return;
     }
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| crate::task::cancel_all_here(runnables)))
-    {
+    let cancel = || {
+        crate::task::cancel_together(|| {
+            crate::task::cancel_all_here(runnables);
+            suspended.into_iter().for_each(Waker::wake);
+        })
+    };
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(cancel)) {
         crate::panic::report_detached_panic(None, &*payload);
     }
 }

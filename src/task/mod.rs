@@ -15,4 +15,4 @@ pub use join::{JoinError, Task};
 pub(crate) use live::LiveTasks;
 pub(crate) use orphans::{HostWakeUp, cancel_orphans, has_orphans, wake_on_delivery};
 pub use runnable::Runnable;
-pub(crate) use runnable::{cancel_all_here, run_queued_cancellations};
+pub(crate) use runnable::{cancel_all_here, cancel_together, run_queued_cancellations};

@@ -300,6 +300,34 @@ fn pull_reaped() {
     }
 }
 
+/// Runs `f` as part of one chain of cancellations on this thread (see
+/// [`finish_cancelled`]): the tasks it cancels here (a wake-up that a closed
+/// dispatcher rejects) run after it, together, so that a destructor of one
+/// that waits (`block_on`) for another is served by its wait. Inside a
+/// running chain, they join it.
+pub(crate) fn cancel_together(f: impl FnOnce()) {
+    let starts = CANCELLING.with(|queue| {
+        let mut queue = queue.borrow_mut();
+        if queue.is_some() {
+            return false;
+        }
+        **queue = Some(VecDeque::new());
+        true
+    });
+    let mut first_panic = catch_unwind(AssertUnwindSafe(f)).err();
+    if starts {
+        while let Some(raw) = pop_queued_cancellation() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| raw.run())) {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        CANCELLING.with(|queue| queue.borrow_mut().take());
+    }
+    if let Some(payload) = first_panic {
+        resume_unwind(payload);
+    }
+}
+
 /// Cancels `runnables` here, as one chain of cancellations (see
 /// [`finish_cancelled`]): a destructor of one that waits (`block_on`) for
 /// another of them is served by its wait. For a thread cancelling several
