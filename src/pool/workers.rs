@@ -254,17 +254,19 @@ impl Shared {
         }
         // The list stays locked until the queue is empty, so that the pool's
         // thread, which takes it on its way out, finds every `!Send` task in
-        // it. No user code runs under the lock: a `Send` task's future is
-        // dropped on the reaper thread.
+        // it. The others are cancelled after the lock is released: no user
+        // code runs under it.
+        let mut cancelled = Vec::new();
         let mut stranded = self.stranded.lock().unwrap_or_else(PoisonError::into_inner);
         let first = self.tasks.close();
         while let Some(runnable) = self.tasks.take_closed() {
             match (runnable.is_local(), stranded.as_mut()) {
                 (true, Some(list)) => list.push(runnable),
-                _ => drop(runnable),
+                _ => cancelled.push(runnable),
             }
         }
         drop(stranded);
+        drop(cancelled);
         first
     }
 
