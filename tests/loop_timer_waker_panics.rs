@@ -3,33 +3,21 @@
 //! process-wide.
 
 use std::future::{Future, poll_fn};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use dispatchers::{
     Budget, LoopHost, PanicSource, block_on, delay, delay_until, reset_panic_handler,
-    set_panic_handler,
 };
 
-/// A hand-written waker whose `wake` panics.
-struct Panicky;
-
-impl Wake for Panicky {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics");
-    }
-}
+#[path = "support/panicky_waker.rs"]
+mod panicky_waker;
+use panicky_waker::{Panicky, record_panic_reports};
 
 #[test]
 fn a_panicking_waker_is_reported_and_the_other_timers_still_fire() {
-    let reports = Arc::new(Mutex::new(Vec::new()));
-    let sink = reports.clone();
-    set_panic_handler(move |report| {
-        sink.lock()
-            .unwrap()
-            .push((report.source(), report.to_string()));
-    });
+    let reports = record_panic_reports();
 
     let host = LoopHost::new("waker-host");
     let main = host.dispatcher();

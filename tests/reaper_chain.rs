@@ -6,21 +6,13 @@
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use dispatchers::{Task, ThreadPool, block_on};
+use dispatchers::ThreadPool;
+
+#[path = "support/joins_on_drop.rs"]
+mod joins_on_drop;
+use joins_on_drop::JoinsOnDrop;
 
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// When dropped, waits for the task in its slot and reports whether it
-/// resolved as cancelled (a guard that joins its children).
-struct JoinsOnDrop(Arc<Mutex<Option<Task<()>>>>, mpsc::Sender<bool>);
-
-impl Drop for JoinsOnDrop {
-    fn drop(&mut self) {
-        let child = self.0.lock().unwrap().take();
-        let cancelled = child.is_some_and(|child| block_on(child).is_err_and(|e| e.is_cancelled()));
-        let _ = self.1.send(cancelled);
-    }
-}
 
 #[test]
 fn a_reaped_destructor_that_waits_for_a_task_reaped_after_it_returns() {

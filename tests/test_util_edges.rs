@@ -4,15 +4,14 @@
 #![cfg(feature = "test-util")]
 
 use std::future::pending;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use dispatchers::test_util::{TestConfig, TestDispatcher, run_test, run_test_with};
 
 #[path = "support/signal.rs"]
 mod signal;
-use dispatchers::{Dispatchers, block_on, delay, spawn_on_main, timeout};
+use dispatchers::{block_on, delay, spawn_on_main, timeout};
 use signal::Signal;
 
 /// Runs `f` on a thread of its own and fails if it does not finish within
@@ -45,28 +44,6 @@ fn block_on_a_delay_on_the_test_thread_waits_in_real_time() {
         assert!(outcome.is_err());
         assert_eq!(test.current_time(), Duration::ZERO);
     });
-}
-
-#[test]
-fn a_virtual_delay_never_completes_early_when_its_scheduler_shuts_down() {
-    let after_delay = Arc::new(AtomicBool::new(false));
-    let flag = after_delay.clone();
-    let test = TestDispatcher::new();
-    let _guard = test.install();
-    // Not a task of the test dispatcher, but its delay is on the virtual
-    // clock.
-    Dispatchers::unconfined()
-        .spawn(async move {
-            delay(Duration::from_secs(3600)).await;
-            flag.store(true, Ordering::SeqCst);
-        })
-        .detach();
-    test.shutdown();
-    assert_eq!(test.current_time(), Duration::ZERO);
-    assert!(
-        !after_delay.load(Ordering::SeqCst),
-        "delay(1h) completed though virtual time never moved"
-    );
 }
 
 #[test]

@@ -4,30 +4,20 @@
 #![cfg(feature = "test-util")]
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Wake, Waker};
+use std::sync::Arc;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use dispatchers::test_util::TestDispatcher;
-use dispatchers::{PanicSource, delay, reset_panic_handler, set_panic_handler};
+use dispatchers::{PanicSource, delay, reset_panic_handler};
 
-struct Panicky;
-
-impl Wake for Panicky {
-    fn wake(self: Arc<Self>) {
-        panic!("this waker panics");
-    }
-}
+#[path = "support/panicky_waker.rs"]
+mod panicky_waker;
+use panicky_waker::{Panicky, record_panic_reports};
 
 #[test]
 fn a_panicking_waker_on_the_virtual_clock_is_reported_and_time_goes_on() {
-    let reports = Arc::new(Mutex::new(Vec::new()));
-    let sink = reports.clone();
-    set_panic_handler(move |report| {
-        sink.lock()
-            .unwrap()
-            .push((report.source(), report.to_string()));
-    });
+    let reports = record_panic_reports();
 
     let test = TestDispatcher::new();
     let main = test.dispatcher();

@@ -22,6 +22,10 @@ use crate::dispatch::{Dispatch, Dispatcher};
 use crate::sync::{Condvar, Mutex};
 use crate::task::{LiveTasks, Runnable};
 
+/// What [`Workers::started`] returns: the dispatcher, the shared part and
+/// the threads' handles.
+pub(crate) type Started = (Dispatcher, Arc<Shared>, Vec<JoinHandle<()>>);
+
 thread_local! {
     /// The pool (by address of its `Shared`) whose thread this is; 0 elsewhere.
     static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
@@ -76,10 +80,7 @@ impl Workers {
     /// A thread set with all its `spec.max_threads` threads started now;
     /// returns its dispatcher, its shared part (for the pool's owner) and the
     /// threads' handles.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn started(
-        spec: WorkersSpec,
-    ) -> io::Result<(Dispatcher, Arc<Shared>, Vec<JoinHandle<()>>)> {
+    pub(crate) fn started(spec: WorkersSpec) -> io::Result<Started> {
         let threads = spec.max_threads;
         let single_thread = spec.single_thread;
         let shared = Shared::new(spec, threads);
