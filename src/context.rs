@@ -64,7 +64,8 @@ pub(crate) fn is_current(dispatcher: &Dispatcher) -> bool {
 ///
 /// The caller panics with the inner panic's payload when `future` panicked,
 /// and with a message saying so when `dispatcher` cancelled the task (its host
-/// shut down); [`try_with_context`] returns both as a [`JoinError`] instead.
+/// loop ended, or it is a pool that was shut down); [`try_with_context`]
+/// returns both as a [`JoinError`] instead.
 pub fn with_context<F>(
     dispatcher: &Dispatcher,
     future: F,
@@ -81,8 +82,9 @@ where
             Err(error) => match error.try_into_panic() {
                 Ok(payload) => resume_unwind(payload),
                 Err(error) => panic!(
-                    "with_context: dispatcher '{name}' cancelled the task ({error}); \
-                     its host has shut down"
+                    "with_context: dispatcher '{name}' cancelled the task ({error}): \
+                     it has shut down (a host loop that ended, or a pool that was \
+                     shut down or dropped); try_with_context returns this as an error"
                 ),
             },
         }

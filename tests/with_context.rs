@@ -165,6 +165,20 @@ fn a_cancelled_hop_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn a_hop_to_a_pool_that_shut_down_panics_saying_so() {
+    let pool = dispatchers::ThreadPool::new_fixed(1, "closed-pool").unwrap();
+    let target = pool.dispatcher();
+    drop(pool);
+    let outer = block_on(unconfined_spawn(async move {
+        with_context(&target, async { 1 }).await
+    }));
+    let message = outer.unwrap_err().to_string();
+    for part in ["'closed-pool'", "shut down", "a pool", "try_with_context"] {
+        assert!(message.contains(part), "{part:?} missing in: {message}");
+    }
+}
+
+#[test]
 fn a_hop_to_immediate_resumes_through_immediate_not_the_callers_thread() {
     let host = LoopHost::new("loop");
     let immediate = host.dispatcher().immediate();
