@@ -1,6 +1,6 @@
 //! The host engine at its edges: a run after the shutdown, `block_on` inside
 //! one of its tasks (also of a delay the task registered on the loop), a
-//! budget with no real time limit.
+//! delay cancelled from another thread, a budget with no real time limit.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -130,6 +130,28 @@ fn a_loop_delay_driven_on_by_block_on_inside_a_task_completes() {
         Ok("done"),
         "block_on of a loop-registered delay hung"
     );
+}
+
+#[test]
+fn a_delay_dropped_on_another_thread_no_longer_counts_as_pending() {
+    let host = LoopHost::new("remote-cancel");
+    let (timer_tx, timer_rx) = mpsc::channel();
+    let task = host.dispatcher().spawn(async move {
+        let mut timer = Box::pin(delay(Duration::from_secs(3600)));
+        let first = std::future::poll_fn(|cx| Poll::Ready(timer.as_mut().poll(cx))).await;
+        assert!(first.is_pending());
+        timer_tx.send(timer).unwrap();
+    });
+    host.run_until(task).unwrap();
+    assert_eq!(host.engine().pending_timers(), 1);
+    let timer = timer_rx.recv().unwrap();
+    std::thread::spawn(move || drop(timer)).join().unwrap();
+    assert_eq!(
+        host.engine().pending_timers(),
+        0,
+        "the delay was cancelled on another thread"
+    );
+    assert_eq!(host.engine().next_deadline(), None);
 }
 
 #[test]

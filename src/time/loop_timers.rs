@@ -191,9 +191,17 @@ impl LoopTimers {
         next.flatten()
     }
 
-    /// On the loop's thread: how many timers wait.
+    /// On the loop's thread: how many timers wait (those cancelled on other
+    /// threads no longer count).
     pub(crate) fn len(&self) -> usize {
-        self.with_store(|store| store.heap.len()).unwrap_or(0)
+        let cancelled = self.take_remote();
+        let mut dropped = Vec::new();
+        let len = self.with_store(|store| {
+            forget(&mut store.heap, &cancelled, &mut dropped);
+            store.heap.len()
+        });
+        drop(dropped);
+        len.unwrap_or(0)
     }
 
     fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {
