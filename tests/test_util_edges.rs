@@ -1,17 +1,17 @@
 //! The virtual clock at its edges: `block_on` on the test thread, a closed
 //! scheduler, the far end of time, `Duration::MAX` as "never", and which
-//! timers count as background work.
+//! timers count as background work, a timeout around a hop to a real pool.
 #![cfg(feature = "test-util")]
 
 use std::future::pending;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use dispatchers::test_util::{TestConfig, TestDispatcher, run_test, run_test_with};
 
 #[path = "support/signal.rs"]
 mod signal;
-use dispatchers::{block_on, delay, spawn_on_main, timeout};
+use dispatchers::{Dispatchers, block_on, delay, spawn_on_main, timeout, with_context};
 use signal::Signal;
 
 /// Runs `f` on a thread of its own and fails if it does not finish within
@@ -150,4 +150,24 @@ fn a_new_flavour_keeps_its_own_attribution() {
             test.current_time()
         );
     }
+}
+
+#[test]
+fn a_timeout_around_a_hop_to_a_real_pool_elapses_in_virtual_time() {
+    finishes(|| {
+        let (release, released) = mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let (elapsed, waited) = run_test(|scope| async move {
+            // The IO task waits for the test to release it: it cannot finish
+            // before the virtual clock moves on.
+            let hop = with_context(&Dispatchers::io(), async move {
+                let _ = released.lock().unwrap().recv();
+            });
+            let elapsed = timeout(Duration::from_secs(1), hop).await.is_err();
+            release.send(()).unwrap();
+            (elapsed, scope.current_time())
+        });
+        assert!(elapsed, "the timeout did not elapse");
+        assert_eq!(waited, Duration::from_secs(1));
+    });
 }

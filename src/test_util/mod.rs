@@ -105,6 +105,14 @@
 //! and `Instant::now()` is always real. A dispatch from another thread is
 //! queued at the current virtual time and runs on the test thread.
 //!
+//! So virtual time does not wait for real-time work: while the test thread
+//! has nothing to run, [`run_test`] moves the clock to the next virtual
+//! timer, even if a hop to a real pool would have finished first. A
+//! `timeout` on the test thread around `with_context(&Dispatchers::io(), ..)`
+//! elapses at once in real terms, as it does in kotlinx's `runTest`. Put the
+//! timeout inside the hop (it then runs in real time), or leave it out of
+//! the test.
+//!
 //! # Parallel tests
 //!
 //! `cargo test` runs the tests of a binary in parallel threads of one
