@@ -14,11 +14,12 @@
 //!
 //! A panic in a future's *destructor* counts as a panic of the task when the
 //! future is dropped by its last run: after it finished, or when its host
-//! cancelled it (shutdown, rejection). A task cancelled by dropping its
-//! [`Task`](crate::Task) while it is suspended is dropped by async-task
-//! itself, which aborts the process if the destructor panics (rather than
-//! leave the task half-dropped), under every policy; so does a panicking
-//! destructor of a task's *output*.
+//! cancelled it (shutdown, rejection). When the task is cancelled by
+//! dropping its [`Task`](crate::Task) while it is suspended, nobody awaits
+//! it: the destructor's panic goes to the handler, as a detached task's
+//! ([`PanicSource::DetachedTask`]). A panicking destructor of a task's
+//! *output*, dropped with a `Task` that was never awaited, is run by
+//! async-task, which aborts the process (under every policy).
 
 use std::any::Any;
 use std::fmt;

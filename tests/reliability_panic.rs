@@ -200,29 +200,56 @@ fn a_panicking_destructor_goes_to_the_task_and_not_through_the_loop() {
     assert_eq!(drops.load(Ordering::SeqCst), 2, "each dropped once");
 }
 
-/// The one path this crate does not drop futures on: a task cancelled by
-/// dropping its `Task` while it is suspended is dropped by async-task, which
-/// aborts the process when the destructor panics, rather than leave the task
-/// half-dropped (documented in the `panic` module).
+/// A task cancelled by dropping its `Task` while it is suspended: its
+/// destructor's panic goes to the handler, as a detached task's (nobody
+/// awaits it), under the default policy; the loop and the process go on.
+/// Under `Abort` it ends the process, as any panic. In a child process: the
+/// handler is process-wide.
 #[test]
-fn a_panicking_destructor_of_a_task_cancelled_by_its_task_handle_aborts() {
-    if scenario().as_deref() == Some("destructor") {
-        let host = LoopHost::new("child");
-        let guard = ExplodesOnDrop(Arc::new(AtomicUsize::new(0)), "destructor boom");
-        let task = host.dispatcher().spawn(async move {
-            let _guard = guard;
-            std::future::pending::<()>().await
+fn a_panicking_destructor_of_a_task_cancelled_by_its_task_handle_is_reported() {
+    let name = "a_panicking_destructor_of_a_task_cancelled_by_its_task_handle_is_reported";
+    if let Some(scenario) = scenario() {
+        if scenario == "abort" {
+            set_panic_policy(PanicPolicy::Abort);
+        }
+        set_panic_handler(|report| {
+            eprintln!(
+                "REPORTED {:?} {:?}: {:?}",
+                report.source(),
+                report.name(),
+                report.message()
+            );
         });
+        let drops = Arc::new(AtomicUsize::new(0));
+        let host = LoopHost::new("child");
+        let guard = ExplodesOnDrop(drops.clone(), "destructor boom");
+        let task = TaskBuilder::new()
+            .name("exploding")
+            .spawn(&host.dispatcher(), async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            });
         host.run_pending(Budget::unlimited());
         drop(task);
         host.run_pending(Budget::unlimited());
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once");
+        // The loop goes on.
+        let after = host.dispatcher().spawn(async { 5 });
+        assert_eq!(host.run_until(after).unwrap(), 5);
         eprintln!("CHILD SURVIVED");
         return;
     }
-    let end = run_child(
-        "a_panicking_destructor_of_a_task_cancelled_by_its_task_handle_aborts",
-        "destructor",
+    let end = run_child(name, "default");
+    assert!(end.status.success(), "{:?}\n{}", end.status, end.stderr);
+    assert!(
+        end.stderr
+            .contains(r#"REPORTED DetachedTask Some("exploding"): Some("destructor boom")"#),
+        "{}",
+        end.stderr
     );
+    assert!(end.stderr.contains("CHILD SURVIVED"), "{}", end.stderr);
+
+    let end = run_child(name, "abort");
     assert!(end.aborted(), "{:?}\n{}", end.status, end.stderr);
     assert!(end.stderr.contains("destructor boom"), "{}", end.stderr);
     assert!(!end.stderr.contains("CHILD SURVIVED"));

@@ -377,8 +377,8 @@ impl fmt::Debug for HostEngine {
 }
 
 /// Runs one task; a panic escaping `run` is reported, never unwound into the
-/// host. (The future's own panics are caught inside the task, and a
-/// destructor that panics aborts the process inside async-task.)
+/// host. (The future's own panics, and its destructor's, are caught inside
+/// the task.)
 fn run_isolated(runnable: Runnable) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
         crate::panic::report_detached_panic(None, &*payload);

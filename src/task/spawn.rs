@@ -190,14 +190,22 @@ impl<F> Drop for Guarded<'_, F> {
         if self.membership.has_ended() {
             return;
         }
-        // Otherwise async-task is dropping an unfinished task (its `Task`
-        // was dropped), and aborts if the user's destructor panics here (see
-        // the `panic` module docs), as it did with the future in an `Option`.
+        // Otherwise async-task is dropping an unfinished task: its `Task`
+        // was dropped. A panic of the user's destructor must not escape
+        // (async-task would abort the process); nobody awaits the task, so
+        // it goes to the handler, as a detached task's.
         self.membership.end(self.dispatcher_id);
+        let future = &mut self.future;
         // SAFETY: the future was not dropped before (the membership had not
         // ended); it is dropped in place, as its pinning requires, and
-        // `Guarded` is not used again.
-        unsafe { ManuallyDrop::drop(&mut self.future) }
+        // `Guarded` is not used again. A destructor that panics still drops
+        // the rest of the future as it unwinds, so the future counts as
+        // dropped either way.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { ManuallyDrop::drop(future) }));
+        if let Err(payload) = dropped {
+            let name = self.header.name().map(|name| &**name);
+            crate::panic::report_detached_panic(name, &*payload);
+        }
     }
 }
 
