@@ -50,8 +50,11 @@ impl CalloopHost {
     ///
     /// # Errors
     ///
-    /// When calloop cannot create the wake-up ping or register the source;
-    /// the error hands the source back, as calloop's own `insert_source` does.
+    /// When the wake-up ping (an eventfd) cannot be created, out of file
+    /// descriptors: the loop is left as it was, and the error hands the
+    /// source back (with the tasks already queued on it) to insert again
+    /// later. Or when calloop cannot register the source (an `epoll_ctl`
+    /// failure); calloop 0.14 then leaves the loop unusable.
     /// The source is `!Send`, and so is the error: where an error must be
     /// `Send` (`anyhow`, `Box<dyn Error + Send + Sync>`), keep its
     /// `calloop::Error` (`err.error`, or `calloop::Error::from(err)`).
@@ -67,8 +70,16 @@ impl CalloopHost {
     /// As [`insert`](Self::insert): the error hands `source` back.
     pub fn insert_source<Data>(
         handle: &LoopHandle<'_, Data>,
-        source: HostSource,
+        mut source: HostSource,
     ) -> Result<Self, InsertError<HostSource>> {
+        // The ping first: a registration that fails inside calloop leaves
+        // the loop broken (see `HostSource::prepare`); this leaves it as it was.
+        if let Err(error) = source.prepare() {
+            return Err(InsertError {
+                inserted: source,
+                error: error.into(),
+            });
+        }
         let main = source.dispatcher();
         let wakes = source.wake_counter();
         let token = handle.insert_source(source, |_report, &mut (), _data| {})?;

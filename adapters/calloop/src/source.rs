@@ -42,6 +42,11 @@ pub const DEFAULT_BUDGET: Budget = Budget::unlimited()
 ///
 /// It is `!Send`: create it on the loop's thread. Creating it binds the
 /// thread's `delay`s to its engine's timers, so insert it right away.
+/// Creating it also creates its wake-up ping (an eventfd); if that fails (out
+/// of file descriptors), inserting it fails, and calloop 0.14 leaves a loop
+/// whose insertion failed unusable (its next `dispatch` panics), unless it
+/// is inserted with [`CalloopHost::insert_source`](crate::CalloopHost::insert_source),
+/// which checks first.
 ///
 /// Dropping it (removing it from the loop, or dropping the loop) shuts the
 /// engine down: queued tasks and tasks waiting on its timers are cancelled,
@@ -57,11 +62,12 @@ struct State {
     engine: HostEngine,
     budget: Budget,
     /// The sending side of the wake-up ping, shared with the engine's
-    /// wake-up closure; set on the first registration.
+    /// wake-up closure; set with `ping_source`.
     ping: Arc<OnceLock<Ping>>,
     /// How many times the engine called its wake-up.
     wakes: Arc<AtomicU64>,
-    /// The receiving side of the ping; `None` until first registered.
+    /// The receiving side of the ping: created with the source, or, if that
+    /// failed, when it is inserted (see [`State::ensure_ping`]).
     ping_source: Option<PingSource>,
     /// One calloop timer, kept at the engine's earliest deadline.
     timer: Timer,
@@ -87,15 +93,14 @@ impl HostSource {
             let wakes = wakes.clone();
             move || {
                 wakes.fetch_add(1, Ordering::Relaxed);
-                // Before the first registration there is no ping yet: the
-                // timer armed by `register` runs the engine on the first
-                // iteration instead.
+                // Without a ping yet (its creation failed), the timer armed
+                // by `register` runs the engine on the first iteration.
                 if let Some(ping) = ping.get() {
                     ping.ping();
                 }
             }
         });
-        HostSource {
+        let mut source = HostSource {
             state: Box::new(State {
                 engine,
                 budget: DEFAULT_BUDGET,
@@ -107,7 +112,12 @@ impl HostSource {
                 armed: None,
                 ran_this_iteration: false,
             }),
-        }
+        };
+        // Now rather than in `register`: a failed registration leaves calloop
+        // 0.14's loop broken (see `prepare`). If it fails here, `prepare` or
+        // `register` tries again and reports the error.
+        let _ = source.state.ensure_ping();
+        source
     }
 
     /// Replaces the work one loop iteration may give the dispatcher (see
@@ -138,9 +148,36 @@ impl HostSource {
     pub(crate) fn wake_counter(&self) -> Arc<AtomicU64> {
         self.state.wakes.clone()
     }
+
+    /// Creates the wake-up ping (an eventfd) unless it exists: the one part
+    /// of the registration that fails for want of resources.
+    ///
+    /// calloop 0.14 adds a source to its list of `before_sleep` hooks before
+    /// it registers it and keeps it there when the registration fails: the
+    /// loop's next `dispatch` then panics ("entered unreachable code").
+    /// [`CalloopHost::insert_source`](crate::CalloopHost::insert_source)
+    /// calls this first, so that such a failure leaves the loop untouched.
+    pub(crate) fn prepare(&mut self) -> std::io::Result<()> {
+        self.state.ensure_ping().map(drop)
+    }
 }
 
 impl State {
+    /// The receiving side of the ping, created (with its sending side) if
+    /// it does not exist yet.
+    fn ensure_ping(&mut self) -> std::io::Result<&mut PingSource> {
+        let ping_source = match self.ping_source.take() {
+            Some(ping_source) => ping_source,
+            None => {
+                let (ping, ping_source) = make_ping()?;
+                // Only ever set here, while `ping_source` is `None`.
+                let _ = self.ping.set(ping);
+                ping_source
+            }
+        };
+        Ok(self.ping_source.insert(ping_source))
+    }
+
     /// Arms the timer at once: the first iteration after a registration runs
     /// the engine (tasks dispatched before the ping existed) and tells us the
     /// timer's token.
@@ -226,16 +263,7 @@ impl EventSource for HostSource {
         token_factory: &mut TokenFactory,
     ) -> calloop::Result<()> {
         let this = &mut *self.state;
-        let ping_source = match &mut this.ping_source {
-            Some(ping_source) => ping_source,
-            None => {
-                let (ping, ping_source) = make_ping()?;
-                // Only ever set here, while `ping_source` is `None`.
-                let _ = this.ping.set(ping);
-                this.ping_source.insert(ping_source)
-            }
-        };
-        ping_source.register(poll, token_factory)?;
+        this.ensure_ping()?.register(poll, token_factory)?;
         this.arm_now();
         this.timer.register(poll, token_factory)
     }
