@@ -3,12 +3,17 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use calloop::{InsertError, LoopHandle, RegistrationToken};
+use calloop::{
+    EventSource, InsertError, LoopHandle, Poll, PostAction, Readiness, RegistrationToken, Token,
+    TokenFactory,
+};
 use dispatchers::{HostFactory, MainDispatcher, RegisterError, register_main_factory};
 
-use crate::source::HostSource;
+use crate::source::{HostSource, loop_id};
 
 /// The `load_priority` of [`CalloopHost::register_as_main`]: above a plain
 /// [`LoopHost`](dispatchers::LoopHost) registered with 0, so an app that has
@@ -42,6 +47,8 @@ pub struct CalloopHost {
     token: RegistrationToken,
     main: MainDispatcher,
     wakes: Arc<AtomicU64>,
+    /// The loop the source is registered with (see `source::loop_id`).
+    loop_id: Arc<AtomicUsize>,
 }
 
 impl CalloopHost {
@@ -82,8 +89,14 @@ impl CalloopHost {
         }
         let main = source.dispatcher();
         let wakes = source.wake_counter();
+        let loop_id = source.loop_id();
         let token = handle.insert_source(source, |_report, &mut (), _data| {})?;
-        Ok(CalloopHost { token, main, wakes })
+        Ok(CalloopHost {
+            token,
+            main,
+            wakes,
+            loop_id,
+        })
     }
 
     /// The loop's Main dispatcher (with its `immediate` view).
@@ -137,9 +150,75 @@ impl CalloopHost {
     /// Removes the source from the loop of `handle` (the loop it was inserted
     /// into), which shuts the engine down. From inside a task running on this
     /// loop, the engine shuts down once the current iteration leaves the
-    /// source.
+    /// source. Nothing to do when the source has already left its loop (the
+    /// loop dropped, or the source removed through its token).
+    ///
+    /// # Panics
+    ///
+    /// When `handle` belongs to another loop: calloop would remove whatever
+    /// source of that loop has the same token (tokens are slot numbers), and
+    /// leave this one running.
     pub fn remove<Data>(self, handle: &LoopHandle<'_, Data>) {
+        let registered = self.loop_id.load(Ordering::Relaxed);
+        if registered == 0 {
+            return;
+        }
+        assert!(
+            loop_id_of(handle) == Some(registered),
+            "CalloopHost::remove: `handle` belongs to another loop than the one the \
+             dispatcher '{}' was inserted into; pass a handle of that loop \
+             (nothing was removed)",
+            self.main.name()
+        );
         handle.remove(self.token);
+    }
+}
+
+/// The identity (`source::loop_id`) of the loop of `handle`, learnt by
+/// inserting a source that only records it, and removing it at once; `None`
+/// if calloop refuses the insertion.
+fn loop_id_of<Data>(handle: &LoopHandle<'_, Data>) -> Option<usize> {
+    let seen = Rc::new(Cell::new(None));
+    let token = handle
+        .insert_source(LoopProbe(seen.clone()), |(), &mut (), _| {})
+        .ok()?;
+    handle.remove(token);
+    seen.get()
+}
+
+/// An event source with nothing to wait for: it records the identity of the
+/// loop it is registered with.
+struct LoopProbe(Rc<Cell<Option<usize>>>);
+
+impl EventSource for LoopProbe {
+    type Event = ();
+    type Metadata = ();
+    type Ret = ();
+    type Error = std::io::Error;
+
+    fn process_events<F>(
+        &mut self,
+        _readiness: Readiness,
+        _token: Token,
+        _callback: F,
+    ) -> Result<PostAction, Self::Error>
+    where
+        F: FnMut((), &mut ()),
+    {
+        Ok(PostAction::Continue)
+    }
+
+    fn register(&mut self, poll: &mut Poll, _tokens: &mut TokenFactory) -> calloop::Result<()> {
+        self.0.set(Some(loop_id(poll)));
+        Ok(())
+    }
+
+    fn reregister(&mut self, poll: &mut Poll, tokens: &mut TokenFactory) -> calloop::Result<()> {
+        self.register(poll, tokens)
+    }
+
+    fn unregister(&mut self, _poll: &mut Poll) -> calloop::Result<()> {
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@
 //! the next iteration continues, after the loop's other sources.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -66,6 +66,9 @@ struct State {
     ping: Arc<OnceLock<Ping>>,
     /// How many times the engine called its wake-up.
     wakes: Arc<AtomicU64>,
+    /// Which loop the source is registered with (see [`loop_id`]); 0 before
+    /// its first registration and once the source is dropped.
+    loop_id: Arc<AtomicUsize>,
     /// The receiving side of the ping: created with the source, or, if that
     /// failed, when it is inserted (see [`State::ensure_ping`]).
     ping_source: Option<PingSource>,
@@ -106,6 +109,7 @@ impl HostSource {
                 budget: DEFAULT_BUDGET,
                 ping,
                 wakes,
+                loop_id: Arc::new(AtomicUsize::new(0)),
                 ping_source: None,
                 timer: Timer::immediate(),
                 timer_token: None,
@@ -147,6 +151,12 @@ impl HostSource {
 
     pub(crate) fn wake_counter(&self) -> Arc<AtomicU64> {
         self.state.wakes.clone()
+    }
+
+    /// Which loop the source is registered with, as [`loop_id`] tells it;
+    /// 0 once the source is dropped.
+    pub(crate) fn loop_id(&self) -> Arc<AtomicUsize> {
+        self.state.loop_id.clone()
     }
 
     /// Creates the wake-up ping (an eventfd) unless it exists: the one part
@@ -263,6 +273,7 @@ impl EventSource for HostSource {
         token_factory: &mut TokenFactory,
     ) -> calloop::Result<()> {
         let this = &mut *self.state;
+        this.loop_id.store(loop_id(poll), Ordering::Relaxed);
         this.ensure_ping()?.register(poll, token_factory)?;
         this.arm_now();
         this.timer.register(poll, token_factory)
@@ -319,6 +330,21 @@ impl EventSource for HostSource {
     fn before_handle_events(&mut self, _events: EventIterator<'_>) {
         self.state.ran_this_iteration = false;
     }
+}
+
+impl Drop for HostSource {
+    fn drop(&mut self) {
+        // Gone from its loop: a `CalloopHost::remove` has nothing to remove,
+        // and must not take a later loop at the same address for this one.
+        self.state.loop_id.store(0, Ordering::Relaxed);
+    }
+}
+
+/// An identity of a calloop loop for as long as it lives: the address of its
+/// `Poll`, which the loop keeps in place (behind an `Rc`) and hands to every
+/// source it registers.
+pub(crate) fn loop_id(poll: &mut Poll) -> usize {
+    std::ptr::from_mut(poll) as usize
 }
 
 impl fmt::Debug for HostSource {
