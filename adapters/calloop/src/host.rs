@@ -1,10 +1,10 @@
 //! [`CalloopHost`]: the handle a program keeps after inserting the Main
 //! dispatcher's event source into its calloop loop.
 
-use std::fmt;
-use std::sync::Arc;
 use std::cell::Cell;
+use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use calloop::{

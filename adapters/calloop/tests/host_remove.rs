@@ -47,9 +47,7 @@ fn removing_with_the_handle_of_another_loop_is_refused_and_removes_nothing() {
         // The other loop's source still runs.
         let mut ticks = 0;
         while ticks < 2 {
-            other
-                .dispatch(Duration::from_secs(1), &mut ticks)
-                .unwrap();
+            other.dispatch(Duration::from_secs(1), &mut ticks).unwrap();
         }
         // And so does the host.
         let task = main.spawn(async { "still here" });
@@ -106,9 +104,7 @@ fn removing_after_the_loop_is_gone_does_nothing() {
         host.remove(&other.handle());
         let mut ticks = 0;
         while ticks < 2 {
-            other
-                .dispatch(Duration::from_secs(1), &mut ticks)
-                .unwrap();
+            other.dispatch(Duration::from_secs(1), &mut ticks).unwrap();
         }
     });
 }
