@@ -120,12 +120,34 @@ fn time_budget_stops_starting_tasks() {
             .detach();
     }
     let report = engine.run_pending(Budget::unlimited().max_time(Duration::from_millis(1)));
-    // Each task alone outlasts the budget, so at most one starts (none if the
-    // thread was descheduled for the whole millisecond).
-    assert!(report.ran <= 1, "ran {}", report.ran);
+    // Each task alone outlasts the budget, so only the first starts (the
+    // first always does, however long the thread was descheduled).
+    assert_eq!(report.ran, 1);
     assert!(report.more_pending);
     let rest = engine.run_pending(Budget::unlimited()).ran;
     assert_eq!(report.ran + rest, 5);
+}
+
+#[test]
+fn a_zero_time_budget_still_runs_one_task_per_call() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let tasks: Vec<_> = (0..3).map(|i| main.spawn(async move { i })).collect();
+    let zero = Budget::unlimited().max_time(Duration::ZERO);
+    assert!(!zero.allows_no_task());
+    for left in [true, true, false] {
+        let report = engine.run_pending(zero);
+        assert_eq!(report.ran, 1, "every call makes progress");
+        assert_eq!(report.more_pending, left);
+    }
+    assert!(tasks.iter().all(|task| task.is_finished()));
+    // A task cap of zero is the one budget that runs nothing.
+    let none = Budget::unlimited().max_tasks(0);
+    assert!(none.allows_no_task());
+    let task = main.spawn(async {});
+    assert_eq!(engine.run_pending(none).ran, 0);
+    assert_eq!(engine.run_pending(Budget::unlimited()).ran, 1);
+    assert!(task.is_finished());
 }
 
 #[test]

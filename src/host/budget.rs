@@ -28,25 +28,38 @@ impl Budget {
         }
     }
 
-    /// Runs at most `n` tasks.
+    /// Runs at most `n` tasks. `max_tasks(0)` runs none: a hand-written
+    /// loop may skip Main for a frame with it, but a host that runs Main
+    /// with one fixed budget refuses it (its loop would spin, never running
+    /// Main).
     pub const fn max_tasks(mut self, n: usize) -> Self {
         self.max_tasks = Some(n);
         self
     }
 
     /// Starts no task once `d` has passed since the call began (a task that
-    /// is running is not interrupted).
+    /// is running is not interrupted). The first task of a call always
+    /// starts, so that every call makes progress: even with a zero `d`, or
+    /// when firing the due timers took all of it.
     pub const fn max_time(mut self, d: Duration) -> Self {
         self.max_time = Some(d);
         self
     }
 
-    pub(crate) fn task_limit(&self) -> usize {
-        self.max_tasks.unwrap_or(usize::MAX)
+    /// The cap on tasks per call, if any.
+    pub const fn task_limit(&self) -> Option<usize> {
+        self.max_tasks
     }
 
-    pub(crate) fn time_limit(&self) -> Option<Duration> {
+    /// The cap on time per call, if any.
+    pub const fn time_limit(&self) -> Option<Duration> {
         self.max_time
+    }
+
+    /// Whether a call with this budget may run no task at all
+    /// (`max_tasks(0)`).
+    pub const fn allows_no_task(&self) -> bool {
+        matches!(self.max_tasks, Some(0))
     }
 }
 

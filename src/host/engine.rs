@@ -178,7 +178,7 @@ impl HostEngine {
         let _draining = Draining::enter(shared.addr());
         let start = Instant::now();
         let mut timers_fired = shared.fire_due_timers(start);
-        let max_tasks = budget.task_limit();
+        let max_tasks = budget.task_limit().unwrap_or(usize::MAX);
         // A limit too far away for an `Instant` is no limit.
         let stop_at = budget.time_limit().and_then(|d| start.checked_add(d));
         let mut ran = 0;
@@ -194,7 +194,9 @@ impl HostEngine {
                     report.timers_fired = timers_fired;
                     return report;
                 }
-                if ran >= max_tasks || stop_at.is_some_and(|t| Instant::now() >= t) {
+                // The time limit never stops the first task: every call
+                // makes progress (see `Budget::max_time`).
+                if ran >= max_tasks || (ran > 0 && stop_at.is_some_and(|t| Instant::now() >= t)) {
                     exhausted = true;
                     break;
                 }

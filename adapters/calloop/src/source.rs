@@ -128,7 +128,18 @@ impl HostSource {
     /// [`Budget`]; default [`DEFAULT_BUDGET`]). The engine runs at most once
     /// per iteration, so this bounds the whole iteration; what is left runs
     /// in the next one.
+    ///
+    /// # Panics
+    ///
+    /// When `budget` lets no task run (`max_tasks(0)`): every iteration
+    /// would find Main's work still queued and wake the loop again, without
+    /// running it.
     pub fn with_budget(mut self, budget: Budget) -> Self {
+        assert!(
+            !budget.allows_no_task(),
+            "HostSource::with_budget: a budget of max_tasks(0) would never run Main's \
+             tasks while waking the loop for them forever; give it at least one task"
+        );
         self.state.budget = budget;
         self
     }

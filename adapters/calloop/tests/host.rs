@@ -183,6 +183,21 @@ fn a_delay_started_outside_the_sources_callback_still_wakes_the_loop() {
 }
 
 #[test]
+fn a_budget_that_runs_no_task_is_refused() {
+    let refused = std::panic::catch_unwind(|| {
+        HostSource::new("no-task").with_budget(Budget::unlimited().max_tasks(0))
+    });
+    let payload = refused.expect_err("max_tasks(0) would leave the loop spinning");
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or_default();
+    assert!(message.contains("max_tasks(0)"), "{message}");
+    assert!(message.contains("at least one task"), "{message}");
+}
+
+#[test]
 fn the_budget_leaves_room_for_other_sources() {
     watchdog(|| {
         let source = HostSource::new("budget").with_budget(Budget::unlimited().max_tasks(10));

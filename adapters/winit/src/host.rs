@@ -131,7 +131,18 @@ impl<T: 'static> WinitHost<T> {
     /// [`DEFAULT_BUDGET`], 4 ms). What is left runs in the next iteration,
     /// after the loop has delivered the window and device events that came
     /// in meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// When `budget` lets no task run (`max_tasks(0)`): every iteration
+    /// would find Main's work still queued and wake the loop again, without
+    /// running it.
     pub fn with_budget(mut self, budget: Budget) -> Self {
+        assert!(
+            !budget.allows_no_task(),
+            "WinitHost::with_budget: a budget of max_tasks(0) would never run Main's \
+             tasks while waking the loop for them forever; give it at least one task"
+        );
         self.budget = budget;
         self
     }
