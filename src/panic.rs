@@ -17,9 +17,9 @@
 //! cancelled it (shutdown, rejection). When the task is cancelled by
 //! dropping its [`Task`](crate::Task) while it is suspended, nobody awaits
 //! it: the destructor's panic goes to the handler, as a detached task's
-//! ([`PanicSource::DetachedTask`]). A panicking destructor of a task's
-//! *output*, dropped with a `Task` that was never awaited, is run by
-//! async-task, which aborts the process (under every policy).
+//! ([`PanicSource::DetachedTask`]). So does a panicking destructor of a
+//! task's *output* that nobody takes (its task detached, or its `Task`
+//! dropped after the task finished).
 
 use std::any::Any;
 use std::fmt;

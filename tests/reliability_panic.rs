@@ -255,6 +255,49 @@ fn a_panicking_destructor_of_a_task_cancelled_by_its_task_handle_is_reported() {
     assert!(!end.stderr.contains("CHILD SURVIVED"));
 }
 
+/// A task's output that nobody takes (its task detached, or its `Task`
+/// dropped after the task finished), whose destructor panics: reported to
+/// the handler as a detached task's panic; the loop and the process go on.
+/// In a child process: the handler is process-wide.
+#[test]
+fn a_panicking_destructor_of_an_output_nobody_takes_is_reported() {
+    if scenario().is_some() {
+        set_panic_handler(|report| {
+            eprintln!("REPORTED {:?}: {:?}", report.source(), report.message());
+        });
+        let drops = Arc::new(AtomicUsize::new(0));
+        let host = LoopHost::new("child");
+        let main = host.dispatcher();
+        let output = ExplodesOnDrop(drops.clone(), "detached output boom");
+        main.spawn(async move { output }).detach();
+        host.run_pending(Budget::unlimited());
+        let output = ExplodesOnDrop(drops.clone(), "dropped output boom");
+        let task = main.spawn(async move { output });
+        host.run_pending(Budget::unlimited());
+        assert!(task.is_finished());
+        drop(task);
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "each dropped once");
+        let after = main.spawn(async { 5 });
+        assert_eq!(host.run_until(after).unwrap(), 5);
+        eprintln!("CHILD SURVIVED");
+        return;
+    }
+    let end = run_child(
+        "a_panicking_destructor_of_an_output_nobody_takes_is_reported",
+        "output",
+    );
+    assert!(end.status.success(), "{:?}\n{}", end.status, end.stderr);
+    for boom in ["detached output boom", "dropped output boom"] {
+        let line = format!("REPORTED DetachedTask: Some({boom:?})");
+        assert!(
+            end.stderr.contains(&line),
+            "{line} missing in:\n{}",
+            end.stderr
+        );
+    }
+    assert!(end.stderr.contains("CHILD SURVIVED"), "{}", end.stderr);
+}
+
 /// The default policy in a process that keeps going: each panic reaches its
 /// `Task` or the handler exactly once, and the loop keeps running. (The
 /// per-host version, 10,000 panics, is the stress suite's panic storm.)

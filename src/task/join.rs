@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use super::header::{Failure, Payload, TaskHeader};
+use super::output::Output;
 use crate::panic::report_detached_panic;
 
 /// Never closed without an output: every cancellation path runs the task to a
@@ -15,7 +16,7 @@ use crate::panic::report_detached_panic;
 /// async-task's "polled after completion" case until the `Task` itself took
 /// the output (a `Task` polled to the end through `&mut`, then detached:
 /// `detach` polls the fallible form for that).
-type RawTask<T> = async_task::Task<Result<T, Failure>, TaskHeader>;
+type RawTask<T> = async_task::Task<Output<T>, TaskHeader>;
 
 /// A spawned future: await it for its output.
 ///
@@ -56,7 +57,10 @@ impl<T> Task<T> {
         let mut raw = self.raw.fallible();
         let mut cx = Context::from_waker(Waker::noop());
         loop {
-            match Pin::new(&mut raw).poll(&mut cx) {
+            match Pin::new(&mut raw)
+                .poll(&mut cx)
+                .map(|out| out.map(Output::into_inner))
+            {
                 Poll::Ready(Some(Err(Failure::Panicked(Some(payload))))) => {
                     report_detached_panic(name.as_deref(), &*payload);
                     return;
@@ -82,7 +86,7 @@ impl<T> Future for Task<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let polled = Pin::new(&mut self.raw).poll(cx);
+        let polled = Pin::new(&mut self.raw).poll(cx).map(Output::into_inner);
         let name = || self.raw.metadata().name().cloned();
         match polled {
             Poll::Pending => Poll::Pending,

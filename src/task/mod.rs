@@ -7,6 +7,7 @@ mod header_word;
 mod join;
 mod live;
 mod orphans;
+mod output;
 mod runnable;
 mod spawn;
 

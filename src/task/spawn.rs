@@ -33,7 +33,8 @@
 //! padding); the schedule function (16: the `Dispatcher`); then the future
 //! and the output, which share their bytes. The future is [`Guarded`]: the
 //! header reference (8), the dispatcher id (8), the live-set membership (4)
-//! and the user's future, unwrapped; the output, `Result<T, Failure>` inside
+//! and the user's future, unwrapped; the output, `Result<T, Failure>` (in
+//! an [`Output`], which catches a panic of its destructor) inside
 //! async-task's own `Result<_, Payload>`, is 24 bytes for `T = ()`. So a
 //! task of a future of N bytes costs 64 + max(20 + N, the output) bytes,
 //! rounded up to the alignment: 88 for an empty `async {}`, N + 88 for a
@@ -54,6 +55,7 @@ use async_task::{Builder, ScheduleInfo, WithInfo};
 use super::header::{Failure, Home, Payload, TaskHeader};
 use super::join::Task;
 use super::live::Membership;
+use super::output::Output;
 use super::runnable::{RawRunnable, Runnable};
 use crate::context;
 use crate::dispatch::Dispatcher;
@@ -93,7 +95,7 @@ where
     Task::new(task)
 }
 
-type RawTask<T> = async_task::Task<Result<T, Failure>, TaskHeader>;
+type RawTask<T> = async_task::Task<Output<T>, TaskHeader>;
 
 /// Allocates the task. Callers uphold the module's invariants: `future` is
 /// `Send` unless `header` names its home thread.
@@ -210,7 +212,7 @@ impl<F> Drop for Guarded<'_, F> {
 }
 
 impl<F: Future> Future for Guarded<'_, F> {
-    type Output = Result<F::Output, Failure>;
+    type Output = Output<F::Output>;
 
     #[allow(unsafe_code)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -225,27 +227,27 @@ impl<F: Future> Future for Guarded<'_, F> {
         );
         let header = this.header;
         if header.is_cancelled() || this.membership.is_cancelled(this.dispatcher_id) {
-            return Poll::Ready(this.finish(Err(Failure::Cancelled)));
+            return Poll::Ready(Output::new(this.finish(Err(Failure::Cancelled))));
         }
         let _current = context::enter(this.dispatcher_id);
         // SAFETY: as above, `this.future` is not moved; it has not been
         // dropped (checked above).
         let future = unsafe { Pin::new_unchecked(&mut *this.future) };
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
-            Ok(Poll::Ready(value)) => Poll::Ready(this.finish(Ok(value))),
+            Ok(Poll::Ready(value)) => Poll::Ready(Output::new(this.finish(Ok(value)))),
             Ok(Poll::Pending) => {
                 if this.membership.on_pending(this.dispatcher_id, cx.waker()) {
                     Poll::Pending
                 } else {
                     // Its loop shut down in this very poll: nothing will
                     // wake it.
-                    Poll::Ready(this.finish(Err(Failure::Cancelled)))
+                    Poll::Ready(Output::new(this.finish(Err(Failure::Cancelled))))
                 }
             }
             Err(payload) => {
                 // A second panic, dropping a future that panicked, is dropped.
                 let _ = this.drop_future();
-                Poll::Ready(Err(header.on_panic(payload)))
+                Poll::Ready(Output::new(Err(header.on_panic(payload))))
             }
         }
     }
@@ -326,7 +328,7 @@ mod tests {
     /// and the output.
     fn task_layout<F: Future>(_future: &F) -> Layout {
         let future = Layout::new::<Guarded<'static, F>>();
-        let output = Layout::new::<Result<Result<F::Output, Failure>, Payload>>();
+        let output = Layout::new::<Result<Output<F::Output>, Payload>>();
         let union = Layout::from_size_align(
             future.size().max(output.size()),
             future.align().max(output.align()),
@@ -356,7 +358,7 @@ mod tests {
             24,
             "header ref, id, membership, future"
         );
-        assert_eq!(size_of::<Result<Result<(), Failure>, Payload>>(), 24);
+        assert_eq!(size_of::<Result<Output<()>, Payload>>(), 24);
         assert_eq!(task_layout(&empty).size(), 88);
         // A larger future costs its own size and 88 bytes more.
         let big = async {
