@@ -210,18 +210,24 @@ impl Membership {
         self.slot == ENDED
     }
 
-    /// Whether the task is a member of a set that was closed (its loop shut
-    /// down): it must complete as cancelled. Asked on the loop thread (see
-    /// the module docs), with the id of the task's dispatcher.
+    /// Whether the task must complete as cancelled, unpolled, because its
+    /// loop shut down: it is a member of a set that was closed, or it was
+    /// never polled and its dispatcher's set on this thread is closed (a
+    /// `Main.immediate` task queued behind an in-place run that shut the
+    /// loop down). Asked before each poll, with the id of the task's
+    /// dispatcher.
     #[inline]
     pub(crate) fn is_cancelled(&self, dispatcher_id: usize) -> bool {
-        if !self.is_member() {
+        let fresh = self.slot == FRESH;
+        if !fresh && !self.is_member() {
             return false;
         }
         if CLOSED.try_with(Cell::get).ok() == Some(0) {
             return false; // no set ever closed on this thread
         }
-        with_set(dispatcher_id, |set| set.closed).unwrap_or(true)
+        // A member's set is gone only once its engine was dropped; a fresh
+        // task may be of no loop at all.
+        with_set(dispatcher_id, |set| set.closed).unwrap_or(!fresh)
     }
 
     /// Ends the membership: removes the task's waker from its set, if it is
@@ -364,6 +370,21 @@ mod tests {
         let _ = set.close();
         assert!(member.is_cancelled(4));
         member.end(4);
+    }
+
+    #[test]
+    fn a_fresh_task_of_a_closed_set_is_cancelled_and_one_of_no_set_is_not() {
+        let set = LiveTasks::open([20, 21]);
+        let fresh = Membership::new();
+        assert!(!fresh.is_cancelled(21), "open");
+        let _ = set.close();
+        assert!(
+            fresh.is_cancelled(21),
+            "its loop shut down before its first poll"
+        );
+        assert!(!fresh.is_cancelled(22), "of no loop on this thread");
+        drop(set);
+        assert!(!fresh.is_cancelled(21), "no set any more: unknown");
     }
 
     #[test]
