@@ -19,6 +19,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::LazyLock;
@@ -27,39 +28,77 @@ use crate::dispatch::{Dispatch, Dispatcher};
 use crate::error::ParallelismError;
 use crate::task::Runnable;
 
+/// The trampoline of a thread. No destructor, so that it stays usable while
+/// the thread's other locals are destroyed: one of their destructors may
+/// wake a task whose resume runs in place (it would otherwise be cancelled
+/// instead of resumed). The queue's buffer is freed when the thread exits by
+/// [`FreeQueueAtExit`], or, for one used after that, when its run ends.
 struct Trampoline {
     active: Cell<bool>,
-    queue: RefCell<VecDeque<Runnable>>,
+    /// Empty whenever `active` is false.
+    queue: RefCell<ManuallyDrop<VecDeque<Runnable>>>,
+    /// Set once [`FreeQueueAtExit`] ran: the thread is exiting.
+    exiting: Cell<bool>,
 }
 
 thread_local! {
     static TRAMPOLINE: Trampoline = const {
         Trampoline {
             active: Cell::new(false),
-            queue: RefCell::new(VecDeque::new()),
+            queue: RefCell::new(ManuallyDrop::new(VecDeque::new())),
+            exiting: Cell::new(false),
         }
     };
+    /// Registered (first touched) when the queue first allocates.
+    static FREE_AT_EXIT: FreeQueueAtExit = const { FreeQueueAtExit };
+}
+
+/// Frees the trampoline's queue buffer when the thread exits (see
+/// [`Trampoline`]).
+struct FreeQueueAtExit;
+
+impl Drop for FreeQueueAtExit {
+    fn drop(&mut self) {
+        TRAMPOLINE.with(|t| {
+            t.exiting.set(true);
+            if !t.active.get() {
+                release_queue(t);
+            }
+        });
+    }
+}
+
+/// Frees the (empty) queue's buffer.
+fn release_queue(t: &Trampoline) {
+    let queue = std::mem::take(&mut **t.queue.borrow_mut());
+    drop(queue);
+}
+
+/// Queues `runnable` behind the active run.
+fn push(t: &Trampoline, runnable: Runnable) {
+    let mut queue = t.queue.borrow_mut();
+    if queue.capacity() == 0 && !t.exiting.get() {
+        // The buffer about to be allocated is freed at the thread's exit.
+        let _ = FREE_AT_EXIT.try_with(|_| ());
+    }
+    queue.push_back(runnable);
 }
 
 /// Runs `runnable` on this thread now, or, inside an in-place run, right
 /// after it (see the module docs).
 pub(crate) fn run_in_place(runnable: Runnable) {
-    let queued = TRAMPOLINE.try_with(|t| {
+    // The trampoline has no destructor: it is there until the thread ends.
+    let first = TRAMPOLINE.with(|t| {
         if t.active.get() {
-            t.queue.borrow_mut().push_back(runnable);
+            push(t, runnable);
             None
         } else {
             t.active.set(true);
             Some(runnable)
         }
     });
-    match queued {
-        Ok(Some(first)) => drive(first),
-        Ok(None) => {}
-        // `try_with` fails only while the thread's locals are being destroyed;
-        // the runnable was dropped with the closure that never ran, which
-        // cancels the task.
-        Err(_) => {}
+    if let Some(first) = first {
+        drive(first);
     }
 }
 
@@ -97,7 +136,12 @@ fn drive(first: Runnable) {
     struct Deactivate;
     impl Drop for Deactivate {
         fn drop(&mut self) {
-            let _ = TRAMPOLINE.try_with(|t| t.active.set(false));
+            TRAMPOLINE.with(|t| {
+                t.active.set(false);
+                if t.exiting.get() {
+                    release_queue(t);
+                }
+            });
         }
     }
     let _deactivate = Deactivate;
