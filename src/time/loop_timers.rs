@@ -166,42 +166,37 @@ impl LoopTimers {
     /// On the loop's thread: fires the timers due at `now` into `wakers`;
     /// returns how many fired.
     pub(crate) fn fire_due(&self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
-        let cancelled = self.take_remote();
-        let mut dropped = Vec::new();
-        let fired = self
-            .with_store(|store| {
-                forget(&mut store.heap, &cancelled, &mut dropped);
-                store.recent_now = now;
-                store.heap.fire_due(now, wakers)
-            })
-            .unwrap_or(0);
-        drop(dropped);
-        fired
+        self.with_store_up_to_date(|store| {
+            store.recent_now = now;
+            store.heap.fire_due(now, wakers)
+        })
+        .unwrap_or(0)
     }
 
     /// On the loop's thread: the earliest deadline of a waiting timer.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let cancelled = self.take_remote();
-        let mut dropped = Vec::new();
-        let next = self.with_store(|store| {
-            forget(&mut store.heap, &cancelled, &mut dropped);
-            store.heap.next_deadline()
-        });
-        drop(dropped);
-        next.flatten()
+        self.with_store_up_to_date(|store| store.heap.next_deadline())
+            .flatten()
     }
 
     /// On the loop's thread: how many timers wait (those cancelled on other
     /// threads no longer count).
     pub(crate) fn len(&self) -> usize {
+        self.with_store_up_to_date(|store| store.heap.len())
+            .unwrap_or(0)
+    }
+
+    /// [`with_store`](Self::with_store), once the timers cancelled on other
+    /// threads are forgotten (their wakers dropped after the borrow).
+    fn with_store_up_to_date<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {
         let cancelled = self.take_remote();
         let mut dropped = Vec::new();
-        let len = self.with_store(|store| {
+        let result = self.with_store(|store| {
             forget(&mut store.heap, &cancelled, &mut dropped);
-            store.heap.len()
+            f(store)
         });
         drop(dropped);
-        len.unwrap_or(0)
+        result
     }
 
     fn with_store<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {
