@@ -122,6 +122,20 @@ impl EngineShared {
         (self.wake_host)();
     }
 
+    /// A timer earlier than the deadline the host last read was added.
+    /// Outside `run_pending` (a `Main.immediate` task run in place by the
+    /// loop thread's own code), the host may have decided how long to sleep
+    /// already: a winit loop keeps the `ControlFlow` its last iteration
+    /// computed across the application's code between two
+    /// `pump_app_events`. So the host is brought round, to sleep until the
+    /// new deadline instead. (After `run_pending` the host reads the next
+    /// deadline anyway.)
+    fn earlier_timer_added(&self) {
+        if DRAINING.get() != self.addr() {
+            self.wake_host();
+        }
+    }
+
     /// Wakes the tasks of due timers. Meanwhile `Main.immediate` queues
     /// instead of running in place ([`is_firing_timers`]): the woken tasks
     /// take their turn in the queue, under `run_pending`'s budget.
@@ -264,11 +278,13 @@ impl TimerService for EngineShared {
     }
 
     fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
-        self.timers.insert(deadline, waker)
+        self.timers
+            .insert(deadline, waker, || self.earlier_timer_added())
     }
 
     fn insert_until(&self, deadline: Instant, waker: &Waker) -> Until {
-        self.timers.insert_until(deadline, waker)
+        self.timers
+            .insert_until(deadline, waker, || self.earlier_timer_added())
     }
 
     fn poll(&self, key: TimerKey, waker: &Waker) -> Option<Poll<()>> {

@@ -112,9 +112,49 @@ impl Default for TimerHeap {
     }
 }
 
+/// A deadline as the heap orders it (nanoseconds since its epoch), for a
+/// caller that compares deadlines on every insert: see
+/// [`TimerHeap::insert_below`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark(u64);
+
+impl Mark {
+    /// After every deadline.
+    pub(crate) const NONE: Mark = Mark(u64::MAX);
+}
+
 impl TimerHeap {
     /// Registers a timer that wakes `waker` at `deadline`.
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
+        let nanos = self.nanos(deadline);
+        self.push(nanos, waker)
+    }
+
+    /// [`insert`](Self::insert), and whether `deadline` is before `mark`,
+    /// which is then lowered to it. One integer comparison.
+    pub(crate) fn insert_below(
+        &mut self,
+        deadline: Instant,
+        waker: Waker,
+        mark: &mut Mark,
+    ) -> (TimerKey, bool) {
+        let nanos = self.nanos(deadline);
+        let below = nanos < mark.0;
+        if below {
+            *mark = Mark(nanos);
+        }
+        (self.push(nanos, waker), below)
+    }
+
+    /// The mark of the next deadline ([`Mark::NONE`] when no timer waits).
+    pub(crate) fn next_mark(&mut self) -> Mark {
+        self.next_deadline();
+        self.heap
+            .peek()
+            .map_or(Mark::NONE, |&Reverse((nanos, _, _))| Mark(nanos))
+    }
+
+    fn push(&mut self, nanos: u64, waker: Waker) -> TimerKey {
         self.next_seq += 1;
         let seq = self.next_seq;
         let waker = Some(waker);
@@ -134,7 +174,7 @@ impl TimerHeap {
         }
         let tie = self.next_tie;
         self.next_tie += 1;
-        self.heap.push(Reverse((self.nanos(deadline), tie, slot)));
+        self.heap.push(Reverse((nanos, tie, slot)));
         self.waiting += 1;
         TimerKey { slot, seq }
     }

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
-use super::heap::{TimerHeap, TimerKey, TimerPoll};
+use super::heap::{Mark, TimerHeap, TimerKey, TimerPoll};
 use super::service::Until;
 
 thread_local! {
@@ -43,6 +43,18 @@ struct Store {
     heap: TimerHeap,
     /// When the loop last fired its timers.
     recent_now: Instant,
+    /// The deadline the host last learnt from [`LoopTimers::next_deadline`]
+    /// (none, or never asked: [`Mark::NONE`]), lowered by each earlier timer
+    /// that [`insert`](LoopTimers::insert) reports.
+    announced: Mark,
+}
+
+impl Store {
+    /// Registers a timer; tells whether it is earlier than what the host was
+    /// last told (it may then sleep past it, see `LoopTimers::insert`).
+    fn insert(&mut self, deadline: Instant, waker: Waker) -> (TimerKey, bool) {
+        self.heap.insert_below(deadline, waker, &mut self.announced)
+    }
 }
 
 /// A loop's handle on its timer store (see the module docs). `Sync`: only
@@ -67,6 +79,7 @@ impl LoopTimers {
                 id,
                 heap: TimerHeap::default(),
                 recent_now: Instant::now(),
+                announced: Mark::NONE,
             });
         });
         LoopTimers {
@@ -95,33 +108,57 @@ impl LoopTimers {
         }
     }
 
-    /// Registers a timer; `None` off the loop's thread or once closed.
-    pub(crate) fn insert(&self, deadline: Instant, waker: &Waker) -> Option<TimerKey> {
+    /// Registers a timer; `None` off the loop's thread or once closed. A
+    /// timer earlier than the deadline the host last learnt from
+    /// [`next_deadline`](Self::next_deadline) calls `earlier`, after the
+    /// borrow: a host that has already decided how long to sleep must then
+    /// be woken to see it.
+    pub(crate) fn insert(
+        &self,
+        deadline: Instant,
+        waker: &Waker,
+        earlier: impl FnOnce(),
+    ) -> Option<TimerKey> {
         // Cloning may run user code that needs the store: not while borrowed.
         let mut waker = Some(waker.clone());
-        let key = self.with_store(|store| store.heap.insert(deadline, take(&mut waker)));
+        let inserted = self.with_store(|store| store.insert(deadline, take(&mut waker)));
         // Unused when there was no store: dropped after the borrow.
         drop(waker);
-        key
+        let (key, below) = inserted?;
+        if below {
+            earlier();
+        }
+        Some(key)
     }
 
     /// Registers a timer unless `deadline` is at or before the time the loop
     /// last fired its timers (one store lookup, no clock read); `Unreachable`
-    /// off the loop's thread or once closed.
-    pub(crate) fn insert_until(&self, deadline: Instant, waker: &Waker) -> Until {
+    /// off the loop's thread or once closed. A registered timer earlier than
+    /// the host was told calls `earlier` (see [`insert`](Self::insert)).
+    pub(crate) fn insert_until(
+        &self,
+        deadline: Instant,
+        waker: &Waker,
+        earlier: impl FnOnce(),
+    ) -> Until {
         // Cloning may run user code that needs the store: not while borrowed
         // (a passed deadline then drops the clone unused, after the borrow).
         let mut waker = Some(waker.clone());
         let until = self
             .with_store(|store| {
                 if deadline <= store.recent_now {
-                    Until::Passed
+                    (Until::Passed, false)
                 } else {
-                    Until::Waiting(store.heap.insert(deadline, take(&mut waker)))
+                    let (key, below) = store.insert(deadline, take(&mut waker));
+                    (Until::Waiting(key), below)
                 }
             })
-            .unwrap_or(Until::Unreachable);
+            .unwrap_or((Until::Unreachable, false));
         drop(waker);
+        let (until, below) = until;
+        if below {
+            earlier();
+        }
         until
     }
 
@@ -173,10 +210,14 @@ impl LoopTimers {
         .unwrap_or(0)
     }
 
-    /// On the loop's thread: the earliest deadline of a waiting timer.
+    /// On the loop's thread: the earliest deadline of a waiting timer, which
+    /// the host is now taken to know (see [`insert`](Self::insert)).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.with_store_up_to_date(|store| store.heap.next_deadline())
-            .flatten()
+        self.with_store_up_to_date(|store| {
+            store.announced = store.heap.next_mark();
+            store.heap.next_deadline()
+        })
+        .flatten()
     }
 
     /// On the loop's thread: how many timers wait (those cancelled on other
