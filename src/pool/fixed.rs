@@ -52,7 +52,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// for something else) are cancelled then, on that thread: a `!Send` one
 /// could not be dropped anywhere else later. Dropped
 /// from one of its own tasks, the pool cannot join the calling thread; that
-/// thread exits when the task's poll returns.
+/// thread exits when the task's poll returns (a single-thread pool cancels
+/// its suspended tasks at once then, with the queued ones).
 pub struct ThreadPool {
     dispatcher: Dispatcher,
     shared: Arc<Shared>,

@@ -29,6 +29,9 @@ pub(crate) type Started = (Dispatcher, Arc<Shared>, Vec<JoinHandle<()>>);
 thread_local! {
     /// The pool (by address of its `Shared`) whose thread this is; 0 elsewhere.
     static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+    /// On the thread of a single-thread pool: the id of the dispatcher whose
+    /// live set the thread keeps (see `run_thread`); 0 elsewhere.
+    static LIVE_SET: Cell<usize> = const { Cell::new(0) };
 }
 
 /// How a [`Workers`] set is made.
@@ -164,6 +167,7 @@ impl Shared {
         CURRENT_POOL.set(self.addr());
         let live = owner.as_ref().map(|owner| {
             let id = owner.as_ptr().cast::<()>() as usize;
+            LIVE_SET.set(id);
             LiveTasks::open([id, id])
         });
         loop {
@@ -190,6 +194,7 @@ impl Shared {
                     cancel_here(stranded, suspended);
                     self.tasks.exit_closed();
                     // The set goes first: the weak handle reserves its id.
+                    LIVE_SET.set(0);
                     drop(live);
                     drop(owner);
                     return;
@@ -240,8 +245,9 @@ impl Shared {
         let on_pool_thread = CURRENT_POOL.get() == self.addr();
         if on_pool_thread {
             let first = self.tasks.close();
-            // Cancelled here, together: the destructor of one may wait for
-            // another (see `cancel_here`).
+            // Cancelled here, together with the tasks suspended on this
+            // thread (which the closed pool can no longer resume): the
+            // destructor of one may wait for another (see `cancel_here`).
             let mut local = Vec::new();
             while let Some(runnable) = self.tasks.take_closed() {
                 if runnable.is_local() {
@@ -250,7 +256,11 @@ impl Shared {
                     drop(runnable);
                 }
             }
-            cancel_here(local, Vec::new());
+            let suspended = match LIVE_SET.get() {
+                0 => Vec::new(),
+                id => crate::task::close_live_set_here(id),
+            };
+            cancel_here(local, suspended);
             return first;
         }
         // The list stays locked until the queue is empty, so that the pool's

@@ -76,6 +76,22 @@ fn with_set<R>(dispatcher_id: usize, f: impl FnOnce(&mut Set) -> R) -> Option<R>
     .flatten()
 }
 
+/// Closes the set of `dispatcher_id` on this thread, if there is one, and
+/// returns the wakers of its members (see [`LiveTasks::close`]): for the
+/// owner of a set that closes it before it drops its handle, on the set's
+/// thread but out of reach of that handle.
+pub(crate) fn close_here(dispatcher_id: usize) -> Vec<Waker> {
+    with_set(dispatcher_id, |set| {
+        if set.closed {
+            return Vec::new();
+        }
+        set.closed = true;
+        let _ = CLOSED.try_with(|closed| closed.set(closed.get() + 1));
+        set.slots.take_all()
+    })
+    .unwrap_or_default()
+}
+
 /// A host engine's handle on its set (see the module docs): created, used
 /// and dropped on the loop thread.
 #[derive(Debug)]
@@ -103,15 +119,7 @@ impl LiveTasks {
     /// Closes the set and returns the wakers of its members, for the caller
     /// to wake (outside any borrow). Later calls return nothing.
     pub(crate) fn close(&self) -> Vec<Waker> {
-        with_set(self.dispatchers[0], |set| {
-            if set.closed {
-                return Vec::new();
-            }
-            set.closed = true;
-            let _ = CLOSED.try_with(|closed| closed.set(closed.get() + 1));
-            set.slots.take_all()
-        })
-        .unwrap_or_default()
+        close_here(self.dispatchers[0])
     }
 
     /// How many tasks are members.

@@ -13,7 +13,7 @@ mod spawn;
 
 pub use builder::TaskBuilder;
 pub use join::{JoinError, Task};
-pub(crate) use live::LiveTasks;
+pub(crate) use live::{LiveTasks, close_here as close_live_set_here};
 pub(crate) use orphans::{HostWakeUp, cancel_orphans, has_orphans, wake_on_delivery};
 pub use runnable::Runnable;
 pub(crate) use runnable::{cancel_all_here, cancel_together, run_queued_cancellations};
