@@ -302,6 +302,10 @@ impl TimerService for EngineShared {
     fn serves_current_poll(&self) -> bool {
         EngineShared::serves_current_poll(self)
     }
+
+    fn serves_own_tasks_only(&self) -> bool {
+        true
+    }
 }
 
 /// Whether an engine on this thread is waking the tasks of due timers.

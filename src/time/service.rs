@@ -47,6 +47,13 @@ pub(crate) trait TimerService: Send + Sync + 'static {
     fn serves_current_poll(&self) -> bool {
         true
     }
+    /// Whether these timers serve only some of the polls on their thread (a
+    /// host's: its own tasks and its `run_pending`). Such timers, when they
+    /// serve a poll, take it whatever was bound after them: a test clock
+    /// bound later serves every poll, but does not take a loop's own tasks.
+    fn serves_own_tasks_only(&self) -> bool {
+        false
+    }
     /// Whether [`now`](Self::now) is the real clock (`Instant::now()`); a
     /// test dispatcher's virtual clock is not. A deadline moved between two
     /// services keeps its `Instant` only when both are real.
@@ -72,18 +79,28 @@ thread_local! {
     static THREAD_TIMERS: RefCell<Vec<Arc<dyn TimerService>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The timers for a `delay` polled on this thread: the innermost bound ones
-/// that are open and serve the current poll, else the fallback thread's. A
+/// The timers for a `delay` polled on this thread: those of a host whose
+/// own task (or `run_pending`) polls it, else the innermost bound ones that
+/// are open and serve the current poll, else the fallback thread's. A
 /// host's timers serve only its own tasks, so a `delay` of a test running a
-/// loop of its own still waits on the test's clock.
+/// loop of its own still waits on the test's clock, and the loop's tasks
+/// wait on the loop's timers whether the loop was made before or after the
+/// test's clock was bound.
 pub(crate) fn current() -> Arc<dyn TimerService> {
     THREAD_TIMERS
         .try_with(|t| {
-            t.borrow()
-                .iter()
-                .rev()
-                .find(|timers| timers.is_open() && timers.serves_current_poll())
-                .cloned()
+            let bound = t.borrow();
+            let mut serving = None;
+            for timers in bound.iter().rev() {
+                if !(timers.serves_current_poll() && timers.is_open()) {
+                    continue;
+                }
+                if timers.serves_own_tasks_only() {
+                    return Some(timers.clone());
+                }
+                serving.get_or_insert(timers);
+            }
+            serving.cloned()
         })
         .ok()
         .flatten()
