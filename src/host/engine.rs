@@ -334,20 +334,25 @@ impl HostEngine {
             return;
         }
         self.shut_down.set(true);
-        // From here on the loop thread's dispatches take the shared path.
-        for runnable in shared.local.close() {
-            runnable.cancel_in_place();
-        }
-        let mut wakers = self.live.close();
-        shared.timers.close(&mut wakers);
-        // Each wake runs the task's schedule function: the closed engine
-        // leaves the runnable in the queue for `cancel_queued`; a
-        // Main.immediate task woken here may run in place instead, and then
-        // sees its live set closed and completes as cancelled.
-        for waker in wakers {
-            wake_reporting_panics(waker, &shared.name);
-        }
-        shared.cancel_queued();
+        // Every cancellation below joins one chain, run after the closure:
+        // a destructor that waits (`block_on`) for another task of the loop,
+        // queued or suspended behind it, is served by its wait.
+        crate::task::cancel_together(|| {
+            // From here on the loop thread's dispatches take the shared path.
+            for runnable in shared.local.close() {
+                runnable.cancel_in_place();
+            }
+            let mut wakers = self.live.close();
+            shared.timers.close(&mut wakers);
+            // Each wake runs the task's schedule function: the closed engine
+            // leaves the runnable in the queue for `cancel_queued`; a
+            // Main.immediate task woken here may run in place instead, and
+            // then sees its live set closed and completes as cancelled.
+            for waker in wakers {
+                wake_reporting_panics(waker, &shared.name);
+            }
+            shared.cancel_queued();
+        });
         crate::task::cancel_orphans();
         let service: Arc<dyn TimerService> = self.shared.clone();
         service::unbind(&service);
