@@ -131,7 +131,10 @@ impl ApplicationHandler<AppEvent> for App {
 
 /// Starts a job unless one is running.
 fn start_job(ui: &Rc<RefCell<Ui>>, pool: &Dispatcher) {
+    // Marked running now, not when the job first runs: a second press in
+    // the same loop iteration must not start a second job.
     if ui.borrow().progress.is_none() {
+        ui.borrow_mut().progress = Some(0);
         spawn_on_main_local(run_job(ui.clone(), pool.clone())).detach();
     }
 }

@@ -253,7 +253,7 @@ pub(super) async fn save_world(game: &Shared) -> io::Result<usize> {
     };
     let written = with_context(&storage, async move {
         // Blocking file I/O: fine here, off the loop. Write-then-rename keeps
-        // the file whole even when saves overlap on a multi-threaded pool.
+        // the last whole save on disk even if the process dies mid-write.
         let partial = path.with_extension(format!("part{seq}"));
         std::fs::write(&partial, &snapshot)?;
         std::fs::rename(&partial, &path)?;

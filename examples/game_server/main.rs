@@ -20,8 +20,9 @@
 //!   locks, and are spawned with `spawn_on_main_local` (the loop thread's
 //!   form of `spawn_on_main`, for `!Send` futures);
 //! - `SAVE` (and an autosave every second) snapshots the world on Main, hops
-//!   to a background dispatcher with `with_context` to write the file, and
-//!   comes back to Main with the result;
+//!   with `with_context` to a background dispatcher (a one-at-a-time view of
+//!   the IO pool, `limited_parallelism(1)`) to write the file, and comes back
+//!   to Main with the result;
 //! - `delay` runs on the loop's own timers: a player who falls off the arena
 //!   respawns after a delay, and the autosave task sleeps between saves;
 //! - malformed input gets an `ERR` reply and the server goes on; a client
@@ -51,7 +52,7 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dispatchers::{Dispatcher, Dispatchers, block_on, spawn_on_main_local};
+use dispatchers::{Dispatcher, Dispatchers, block_on, spawn_on_main_local, with_context};
 use dispatchers_mio::MioHost;
 use mio::{Poll, Token};
 
@@ -123,12 +124,13 @@ fn run(config: &Config) -> Result<bool, Box<dyn Error>> {
     let host = MioHost::new(poll.registry(), WAKE)?;
     host.register_as_main()?;
 
-    // Blocking work (the disk) runs off the loop, on a background dispatcher.
-    let storage: Dispatcher = Dispatchers::io();
+    // Blocking work (the disk) runs off the loop, on a background dispatcher:
+    // one save at a time, in order, on the IO pool.
+    let storage: Dispatcher = Dispatchers::io().limited_parallelism(1)?;
 
     let save_path =
         std::env::temp_dir().join(format!("dispatchers-game-{}.txt", std::process::id()));
-    let game = Rc::new(RefCell::new(Game::new(storage, save_path.clone())));
+    let game = Rc::new(RefCell::new(Game::new(storage.clone(), save_path.clone())));
     spawn_on_main_local(autosave(game.clone())).detach();
 
     let mut server = Server::bind(poll, host, game.clone())?;
@@ -183,7 +185,6 @@ fn run(config: &Config) -> Result<bool, Box<dyn Error>> {
         return Err("the final save did not finish in time".into());
     }
     let saved_bytes = block_on(final_save)??; // finished: `block_on` returns at once
-    let _ = std::fs::remove_file(&save_path);
 
     // Dropping the server closes the sockets and shuts the host down: the
     // tasks still waiting on Main (the autosave, asleep in its `delay`) are
@@ -195,6 +196,11 @@ fn run(config: &Config) -> Result<bool, Box<dyn Error>> {
         server.max_backlog,
     );
     drop(server);
+    // An autosave cancelled by the shutdown may have been writing on the
+    // storage dispatcher; it finishes there first. Saves run one at a time,
+    // in order, so an empty hop behind them waits for it.
+    block_on(with_context(&storage, async {}));
+    let _ = std::fs::remove_file(&save_path);
 
     let mut all_well = true;
     let mut seen = ClientReport::default();
