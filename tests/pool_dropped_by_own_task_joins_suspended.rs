@@ -12,8 +12,11 @@ use std::time::Duration;
 
 use dispatchers::{Dispatcher, ThreadPool};
 
+#[path = "support/held_forever.rs"]
+mod held_forever;
 #[path = "support/joins_on_drop.rs"]
 mod joins_on_drop;
+use held_forever::spawn_local_holding;
 use joins_on_drop::JoinsOnDrop;
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -61,13 +64,7 @@ fn dropped_from_its_own_task_a_destructor_joining_a_suspended_local_task_returns
             // Queued behind this task: a parent that joins the suspended
             // child when it is dropped.
             let guard = JoinsOnDrop(child, done_tx);
-            spawner
-                .spawn_local(async move {
-                    let _local = std::rc::Rc::new(());
-                    let _guard = guard;
-                    std::future::pending::<()>().await
-                })
-                .detach();
+            spawn_local_holding(&spawner, guard).detach();
             // The pool is dropped from its own task.
             drop(own.lock().unwrap().take());
         })
@@ -89,13 +86,7 @@ fn shut_down_from_another_thread_a_destructor_joining_a_suspended_local_task_ret
     let (release, blocked) = mpsc::channel::<()>();
     pool.spawn(async move {
         let guard = JoinsOnDrop(child, done_tx);
-        spawner
-            .spawn_local(async move {
-                let _local = std::rc::Rc::new(());
-                let _guard = guard;
-                std::future::pending::<()>().await
-            })
-            .detach();
+        spawn_local_holding(&spawner, guard).detach();
         queued_tx.send(()).unwrap();
         let _ = blocked.recv_timeout(PATIENCE * 6);
     })

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use dispatchers::{Dispatcher, ThreadPool};
 
+#[path = "support/held_forever.rs"]
+mod held_forever;
 #[path = "support/joins_on_drop.rs"]
 mod joins_on_drop;
+use held_forever::spawn_local_holding;
 use joins_on_drop::JoinsOnDrop;
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -19,17 +22,8 @@ const PATIENCE: Duration = Duration::from_secs(10);
 fn queue_parent_and_child(spawner: &Dispatcher, done_tx: mpsc::Sender<bool>) {
     let slot = Arc::new(Mutex::new(None));
     let guard = JoinsOnDrop(slot.clone(), done_tx);
-    spawner
-        .spawn_local(async move {
-            let _local = std::rc::Rc::new(());
-            let _guard = guard;
-            std::future::pending::<()>().await
-        })
-        .detach();
-    let child = spawner.spawn_local(async {
-        let _local = std::rc::Rc::new(());
-        std::future::pending::<()>().await
-    });
+    spawn_local_holding(spawner, guard).detach();
+    let child = spawn_local_holding(spawner, ());
     *slot.lock().unwrap() = Some(child);
 }
 

@@ -2,6 +2,8 @@
 //! destructor waits (`block_on`) for another task of the same loop that is
 //! still queued, or suspended, behind it does not block the shutdown.
 
+#[path = "support/held_forever.rs"]
+mod held_forever;
 #[path = "support/joins_on_drop.rs"]
 mod joins_on_drop;
 #[path = "support/watchdog.rs"]
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use dispatchers::{Budget, HostEngine};
+use held_forever::spawn_local_holding;
 use joins_on_drop::JoinsOnDrop;
 use watchdog::watchdog;
 
@@ -22,16 +25,8 @@ fn parent_and_child(engine: &HostEngine, run_first: bool) -> mpsc::Receiver<bool
     let slot = Arc::new(Mutex::new(None));
     let (done_tx, done) = mpsc::channel();
     let guard = JoinsOnDrop(slot.clone(), done_tx);
-    main.spawn_local(async move {
-        let _local = std::rc::Rc::new(());
-        let _guard = guard;
-        std::future::pending::<()>().await
-    })
-    .detach();
-    let child = main.spawn_local(async {
-        let _local = std::rc::Rc::new(());
-        std::future::pending::<()>().await
-    });
+    spawn_local_holding(&main, guard).detach();
+    let child = spawn_local_holding(&main, ());
     *slot.lock().unwrap() = Some(child);
     if run_first {
         // Both suspend: they wait in the loop's live set.
