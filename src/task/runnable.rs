@@ -174,39 +174,16 @@ pub(super) fn finish_cancelled(raw: RawRunnable) {
 /// destructor of one that blocks on another of them is served by `block_on`
 /// like one that blocks on a cancellation it caused.
 pub(super) fn finish_all_cancelled(runnables: impl IntoIterator<Item = RawRunnable>) {
-    let mut runnables = runnables.into_iter().inspect(|raw| raw.metadata().cancel());
-    let running = CANCELLING.with(|queue| {
-        let mut queue = queue.borrow_mut();
-        match queue.as_mut() {
-            Some(queue) => {
-                queue.extend(runnables);
-                None
-            }
-            None => {
-                // None at all: no chain to start.
-                let first = runnables.next()?;
-                **queue = Some(runnables.collect());
-                Some(first)
-            }
-        }
+    cancel_together(|| {
+        let runnables = runnables.into_iter().inspect(|raw| raw.metadata().cancel());
+        CANCELLING.with(|queue| {
+            queue
+                .borrow_mut()
+                .as_mut()
+                .expect("inside a chain of cancellations")
+                .extend(runnables);
+        });
     });
-    let Some(raw) = running else {
-        return;
-    };
-    // Like the trampoline of in-place runs: a destructor's panic does not
-    // keep the tasks queued behind it from being cancelled.
-    let mut first_panic = None;
-    let mut next = Some(raw);
-    while let Some(raw) = next {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| raw.run())) {
-            first_panic.get_or_insert(payload);
-        }
-        next = pop_queued_cancellation();
-    }
-    CANCELLING.with(|queue| queue.borrow_mut().take());
-    if let Some(payload) = first_panic {
-        resume_unwind(payload);
-    }
 }
 
 fn pop_queued_cancellation() -> Option<RawRunnable> {
@@ -305,6 +282,10 @@ fn pull_reaped() {
 /// dispatcher rejects) run after it, together, so that a destructor of one
 /// that waits (`block_on`) for another is served by its wait. Inside a
 /// running chain, they join it.
+///
+/// The one place a chain runs: like the trampoline of in-place runs, a
+/// destructor's panic does not keep the tasks queued behind it from being
+/// cancelled; the first panic is resumed at the end.
 pub(crate) fn cancel_together(f: impl FnOnce()) {
     let starts = CANCELLING.with(|queue| {
         let mut queue = queue.borrow_mut();

@@ -146,12 +146,14 @@ impl TimerHeap {
         (self.push(nanos, waker), below)
     }
 
-    /// The mark of the next deadline ([`Mark::NONE`] when no timer waits).
-    pub(crate) fn next_mark(&mut self) -> Mark {
-        self.next_deadline();
-        self.heap
-            .peek()
-            .map_or(Mark::NONE, |&Reverse((nanos, _, _))| Mark(nanos))
+    /// [`next_deadline`](Self::next_deadline), with its mark
+    /// ([`Mark::NONE`] when no timer waits).
+    pub(crate) fn next_deadline_marked(&mut self) -> (Option<Instant>, Mark) {
+        let next = self.next_nanos();
+        (
+            next.map(|nanos| self.epoch + Duration::from_nanos(nanos)),
+            next.map_or(Mark::NONE, Mark),
+        )
     }
 
     fn push(&mut self, nanos: u64, waker: Waker) -> TimerKey {
@@ -257,9 +259,16 @@ impl TimerHeap {
 
     /// The earliest deadline of a waiting timer.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        self.next_nanos()
+            .map(|nanos| self.epoch + Duration::from_nanos(nanos))
+    }
+
+    /// The next deadline in nanoseconds since the epoch, once the zombies
+    /// above it are dropped.
+    fn next_nanos(&mut self) -> Option<u64> {
         while let Some(&Reverse((deadline, _, slot))) = self.heap.peek() {
             if self.slots[slot as usize].seq != ZOMBIE {
-                return Some(self.epoch + Duration::from_nanos(deadline));
+                return Some(deadline);
             }
             self.heap.pop();
             self.release(slot);

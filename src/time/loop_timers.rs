@@ -214,8 +214,9 @@ impl LoopTimers {
     /// the host is now taken to know (see [`insert`](Self::insert)).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.with_store_up_to_date(|store| {
-            store.announced = store.heap.next_mark();
-            store.heap.next_deadline()
+            let (next, mark) = store.heap.next_deadline_marked();
+            store.announced = mark;
+            next
         })
         .flatten()
     }

@@ -202,7 +202,7 @@ fn recording_wakers(n: usize) -> (Vec<Waker>, std::sync::Arc<std::sync::Mutex<Ve
 }
 
 #[test]
-fn insert_below_reports_and_lowers_the_mark_and_next_mark_skips_zombies() {
+fn insert_below_reports_and_lowers_the_mark_and_the_next_mark_skips_zombies() {
     let mut heap = TimerHeap::default();
     let t0 = Instant::now();
     let mut mark = Mark::NONE;
@@ -215,14 +215,18 @@ fn insert_below_reports_and_lowers_the_mark_and_next_mark_skips_zombies() {
     assert!(!below, "equal is not below");
     let (early, below) = heap.insert_below(at(3), Waker::noop().clone(), &mut mark);
     assert!(below);
-    assert_eq!(heap.next_mark(), mark, "the mark is the next deadline");
+    assert_eq!(
+        heap.next_deadline_marked().1,
+        mark,
+        "the mark is the next deadline"
+    );
     // Cancelled, the earliest becomes a zombie: the next mark is behind it.
     drop(heap.cancel(early));
-    let next = heap.next_mark();
+    let next = heap.next_deadline_marked().1;
     assert_ne!(next, mark);
     let (_, below) = heap.insert_below(at(4), Waker::noop().clone(), &mut { next });
     assert!(below, "4 ms is before the next waiting deadline, 5 ms");
     let mut wakers = Vec::new();
     heap.fire_all(&mut wakers);
-    assert_eq!(heap.next_mark(), Mark::NONE);
+    assert_eq!(heap.next_deadline_marked().1, Mark::NONE);
 }
