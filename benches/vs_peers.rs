@@ -40,6 +40,8 @@ mod pool;
 mod report;
 #[path = "vs_peers/throughput.rs"]
 mod throughput;
+#[path = "vs_peers/timer_floors.rs"]
+mod timer_floors;
 #[path = "vs_peers/timers.rs"]
 mod timers;
 #[path = "vs_peers/winit_host.rs"]

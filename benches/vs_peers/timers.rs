@@ -5,15 +5,15 @@
 //! timer future once (creating it, then its first poll, which registers it),
 //! into storage allocated and touched beforehand; we time it, and count the
 //! heap bytes the timer service allocates meanwhile with the bench's
-//! counting allocator. Beside them, the floor of any timer store kept
-//! outside the timer future: per timer, the waker cloned and pushed with its
-//! deadline (24 bytes) onto a vector that grows from empty, unordered.
+//! counting allocator. Beside them, in the same rounds, the floors of the
+//! two ways to keep timers, outside the timer future and inside it
+//! (`timer_floors.rs`).
 
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use calloop::EventLoop;
@@ -26,6 +26,7 @@ use crate::alloc;
 use crate::harness::{Config, LatencyRounds, Rng, Signal, alternate, median, on_thread};
 use crate::loops::{MioLoop, ParkLoop, TokioLoop};
 use crate::report::{Report, Row, Target, Unit};
+use crate::timer_floors;
 
 const OURS: &str = "ours (mio host)";
 const OURS_CALLOOP: &str = "ours (calloop host)";
@@ -33,6 +34,8 @@ const OURS_PARK: &str = "ours (LoopHost, park_timeout)";
 const TOKIO: &str = "tokio current_thread";
 const CALLOOP: &str = "calloop Timer";
 const STORE_FLOOR: &str = "waker clone + 24-B push (floor)";
+const INTRUSIVE_LOCKED: &str = "intrusive, under a lock (floor)";
+const INTRUSIVE_UNLOCKED: &str = "intrusive, no lock (floor)";
 pub const PANEL: &str = "delay lateness, 10,000 delays of 1–50 ms";
 
 pub fn run(config: &Config, report: &mut Report) {
@@ -250,14 +253,20 @@ fn ours_calloop_lateness(durations: &[Duration]) -> Vec<u64> {
 
 /// One insertion run: time, and heap bytes allocated by the timer service.
 #[derive(Debug, Clone, Copy)]
-struct Inserted {
+pub struct Inserted {
     nanos: f64,
     heap_bytes: f64,
 }
 
 fn insertion(config: &Config, report: &mut Report) {
     let n = config.size(1_000_000, 1_000_000, 2_000);
-    let names = [OURS, TOKIO, STORE_FLOOR];
+    let names = [
+        OURS,
+        TOKIO,
+        STORE_FLOOR,
+        INTRUSIVE_LOCKED,
+        INTRUSIVE_UNLOCKED,
+    ];
     let rounds = alternate(config.rounds, &names, |which, round| {
         let mut rng = Rng::new(0x7173 + round as u64);
         let base = Instant::now();
@@ -267,7 +276,9 @@ fn insertion(config: &Config, report: &mut Report) {
         on_thread(&format!("insert-{which}"), || match names[which] {
             OURS => ours_insert(&deadlines),
             TOKIO => tokio_insert(&deadlines),
-            _ => floor_insert(&deadlines),
+            STORE_FLOOR => timer_floors::outside_store(&deadlines),
+            INTRUSIVE_LOCKED => timer_floors::intrusive_locked(&deadlines),
+            _ => timer_floors::intrusive_unlocked(&deadlines),
         })
     });
     let time = |i: usize| median(&rounds[i].iter().map(|r| r.nanos).collect::<Vec<_>>());
@@ -291,6 +302,24 @@ fn insertion(config: &Config, report: &mut Report) {
         format!("{label}: time of a store's floor (waker clone + 24-B push)"),
         Unit::Nanos,
         time(2),
+        TOKIO,
+        time(1),
+        Target::Info,
+    ));
+    // What tokio's design costs at the least, for a `Send` timer future
+    // (under a lock) and for one that never leaves the loop (no lock).
+    report.push(Row::vs(
+        format!("{label}: time of an intrusive store's floor, under a lock"),
+        Unit::Nanos,
+        time(3),
+        TOKIO,
+        time(1),
+        Target::Info,
+    ));
+    report.push(Row::vs(
+        format!("{label}: time of an intrusive store's floor, no lock"),
+        Unit::Nanos,
+        time(4),
         TOKIO,
         time(1),
         Target::Info,
@@ -339,28 +368,9 @@ fn ours_insert(deadlines: &[Instant]) -> Inserted {
     })
 }
 
-/// The floor of a timer store outside the future, on a fresh host thread as
-/// [`ours_insert`]: per timer, the task's waker cloned and pushed with the
-/// deadline (in nanoseconds since the first, 24 bytes) onto a vector that
-/// grows from empty, as a store's does; no ordering, no lookup.
-fn floor_insert(deadlines: &[Instant]) -> Inserted {
-    in_our_task(deadlines, |deadlines, cx| {
-        let epoch = deadlines[0];
-        let mut store: Vec<(u64, Waker)> = Vec::new();
-        let inserted = timed(deadlines.len(), || {
-            for &deadline in deadlines {
-                let nanos = deadline.saturating_duration_since(epoch).as_nanos() as u64;
-                store.push((std::hint::black_box(nanos), cx.waker().clone()));
-            }
-        });
-        drop(store);
-        inserted
-    })
-}
-
 /// Runs `insert` in one poll of a task on a fresh mio host on this thread,
 /// run in place by `immediate` so that it has a real task waker.
-fn in_our_task(
+pub fn in_our_task(
     deadlines: &[Instant],
     insert: fn(&[Instant], &mut Context<'_>) -> Inserted,
 ) -> Inserted {
@@ -376,7 +386,7 @@ fn in_our_task(
 }
 
 /// Times `insert` of `n` timers and counts the heap bytes it allocates.
-fn timed(n: usize, insert: impl FnOnce()) -> Inserted {
+pub fn timed(n: usize, insert: impl FnOnce()) -> Inserted {
     let window = alloc::Window::start();
     let start = Instant::now();
     insert();
