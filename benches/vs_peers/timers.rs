@@ -34,8 +34,8 @@ const OURS_PARK: &str = "ours (LoopHost, park_timeout)";
 const TOKIO: &str = "tokio current_thread";
 const CALLOOP: &str = "calloop Timer";
 const STORE_FLOOR: &str = "waker clone + 24-B push (floor)";
-const INTRUSIVE_LOCKED: &str = "intrusive, under a lock (floor)";
-const INTRUSIVE_UNLOCKED: &str = "intrusive, no lock (floor)";
+const INTRUSIVE_SEND: &str = "intrusive, for a Send timer (floor)";
+const INTRUSIVE_LOOP_ONLY: &str = "intrusive, for a loop-only timer (floor)";
 pub const PANEL: &str = "delay lateness, 10,000 delays of 1–50 ms";
 
 pub fn run(config: &Config, report: &mut Report) {
@@ -264,8 +264,8 @@ fn insertion(config: &Config, report: &mut Report) {
         OURS,
         TOKIO,
         STORE_FLOOR,
-        INTRUSIVE_LOCKED,
-        INTRUSIVE_UNLOCKED,
+        INTRUSIVE_SEND,
+        INTRUSIVE_LOOP_ONLY,
     ];
     let rounds = alternate(config.rounds, &names, |which, round| {
         let mut rng = Rng::new(0x7173 + round as u64);
@@ -277,8 +277,8 @@ fn insertion(config: &Config, report: &mut Report) {
             OURS => ours_insert(&deadlines),
             TOKIO => tokio_insert(&deadlines),
             STORE_FLOOR => timer_floors::outside_store(&deadlines),
-            INTRUSIVE_LOCKED => timer_floors::intrusive_locked(&deadlines),
-            _ => timer_floors::intrusive_unlocked(&deadlines),
+            INTRUSIVE_SEND => timer_floors::intrusive_send(&deadlines),
+            _ => timer_floors::intrusive_loop_only(&deadlines),
         })
     });
     let time = |i: usize| median(&rounds[i].iter().map(|r| r.nanos).collect::<Vec<_>>());
@@ -306,10 +306,11 @@ fn insertion(config: &Config, report: &mut Report) {
         time(1),
         Target::Info,
     ));
-    // What tokio's design costs at the least, for a `Send` timer future
-    // (under a lock) and for one that never leaves the loop (no lock).
+    // What tokio's design costs at the least: for a `Send` timer future
+    // (under a lock, holding its store), and for one that never leaves the
+    // loop's thread (neither).
     report.push(Row::vs(
-        format!("{label}: time of an intrusive store's floor, under a lock"),
+        format!("{label}: time of an intrusive store's floor, Send timer (lock + store ref)"),
         Unit::Nanos,
         time(3),
         TOKIO,
@@ -317,7 +318,7 @@ fn insertion(config: &Config, report: &mut Report) {
         Target::Info,
     ));
     report.push(Row::vs(
-        format!("{label}: time of an intrusive store's floor, no lock"),
+        format!("{label}: time of an intrusive store's floor, loop-only timer"),
         Unit::Nanos,
         time(4),
         TOKIO,
