@@ -6,7 +6,7 @@
 //! load per allocation and never contend on the counter. A window counts
 //! what every thread allocates and frees meanwhile: measure with the other
 //! threads idle. Bytes are the sizes requested (`Layout::size`), not what
-//! malloc rounds them up to.
+//! malloc rounds them up to. [`trim`] resets the allocator between runs.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
@@ -87,5 +87,25 @@ impl Window {
     pub fn stop(self) -> isize {
         COUNTING.store(false, Ordering::SeqCst);
         LIVE.load(Ordering::SeqCst) - self.before
+    }
+}
+
+/// Hands the allocator's free memory back to the system (glibc's
+/// `malloc_trim`), so that the next run starts from the same state of the
+/// allocator whichever run came before (see `harness::alternate`). A no-op
+/// where the system allocator is not glibc's.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            /// glibc: releases free memory from the heaps of every arena.
+            fn malloc_trim(pad: usize) -> std::ffi::c_int;
+        }
+        // SAFETY: `malloc_trim` takes a plain size, touches only the
+        // allocator's own free memory under its locks, and may be called
+        // from any thread at any time.
+        unsafe {
+            malloc_trim(0);
+        }
     }
 }
