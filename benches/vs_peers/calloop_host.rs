@@ -121,9 +121,16 @@ fn throughput(n: usize, budget: Option<Budget>) -> f64 {
             scheduler.schedule(trivial()).expect("executor alive");
         }
     }
+    // A lost task must fail the run, not hang it (as `wait_blocking` does
+    // for the other families).
+    let limit = Duration::from_secs(120);
     while COUNT.load(Ordering::Relaxed) < n {
+        assert!(
+            start.elapsed() < limit,
+            "vs_peers: the calloop loop's tasks did not finish within {limit:?}"
+        );
         event_loop
-            .dispatch(Some(Duration::from_secs(10)), &mut ())
+            .dispatch(Some(Duration::from_millis(100)), &mut ())
             .expect("dispatch");
     }
     n as f64 / start.elapsed().as_secs_f64()
