@@ -18,10 +18,10 @@
 //!   - *For one that never leaves the loop's thread*: no lock and no
 //!     reference. 40-byte entries.
 //!
-//! Both leave out all else a real timer future does (finding its thread's
-//! timers, its own state, reading the clock). They write fresh memory that
-//! is not in the cache, so their time grows with the entry's size. Links are
-//! indices into the entries' storage, standing in for pointers.
+//! All three leave out all else a real timer future does (finding its
+//! thread's timers, its own state, reading the clock). They write memory
+//! that is not in the cache, so their time grows with the entry's size.
+//! Links are indices into the entries' storage, standing in for pointers.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Waker};
