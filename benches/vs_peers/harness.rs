@@ -1,9 +1,8 @@
 //! What every metric shares: the run's configuration and sizes, the clock,
 //! statistics (percentiles, medians of rounds), the round-robin order of the
-//! contenders, a `Signal` that any runtime can await, and a seeded random
-//! number generator.
+//! contenders (each run from the same allocator state), a `Signal` that any
+//! runtime can await, and a seeded random number generator.
 
-use crate::alloc;
 use std::future::{Future, poll_fn};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,6 +10,8 @@ use std::sync::{Condvar, LazyLock, Mutex, MutexGuard, OnceLock};
 use std::task::{Poll, Waker};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
+
+use crate::alloc;
 
 /// How big a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
