@@ -186,14 +186,17 @@ pub(crate) fn cancel_orphans() -> bool {
         if !mailbox.has_orphans.load(Ordering::Relaxed)
             || !mailbox.has_orphans.swap(false, Ordering::Acquire)
         {
-            return Vec::new();
+            return None;
         }
-        std::mem::take(&mut mailbox.orphans().runnables)
-    })
-    .unwrap_or_default();
-    let any = !orphans.is_empty();
-    cancel_here(orphans);
-    any
+        Some(std::mem::take(&mut mailbox.orphans().runnables))
+    });
+    match orphans.flatten() {
+        Some(orphans) if !orphans.is_empty() => {
+            cancel_here(orphans);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Runs `f` on the calling thread's mailbox, if it has one (not opening it);

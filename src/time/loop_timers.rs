@@ -232,6 +232,10 @@ impl LoopTimers {
     /// threads are forgotten (their wakers dropped after the borrow).
     fn with_store_up_to_date<R>(&self, f: impl FnOnce(&mut Store) -> R) -> Option<R> {
         let cancelled = self.take_remote();
+        if cancelled.is_empty() {
+            // The common case: nothing to forget, nothing to drop after.
+            return self.with_store(f);
+        }
         let mut dropped = Vec::new();
         let result = self.with_store(|store| {
             forget(&mut store.heap, &cancelled, &mut dropped);
