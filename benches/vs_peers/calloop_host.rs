@@ -10,7 +10,11 @@
 //! both asleep between. Beside the throughput with the host's default budget
 //! (1024 tasks and 5 ms a loop iteration), an info row gives it with
 //! calloop's executor's own budget (1024 tasks, no time limit, so no clock
-//! read per task), like for like.
+//! read per task), like for like. Beside the resume latency, info rows split
+//! it at the moment the loop enters the task's event source (ours, or
+//! calloop's executor), marked by a wrapper around each: what comes before
+//! (the wake-up call, the kernel, the poster's CPU, calloop's dispatch) and
+//! what each executor does from there to the task's poll.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,14 +22,16 @@ use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use calloop::EventLoop;
+use calloop::{
+    EventIterator, EventLoop, EventSource, Poll, PostAction, Readiness, Token, TokenFactory,
+};
 use dispatchers::Budget;
 use dispatchers_calloop::{CalloopHost, DEFAULT_BUDGET, HostSource};
 
 use crate::harness::{
     Config, LatencyRounds, Rng, alternate, init_clock, median, now_ns, on_thread, wait_for,
 };
-use crate::latency::{Parked, Poster, interleave, parked};
+use crate::latency::{Parked, Poster, WARM_UP, interleave, parked};
 use crate::report::{Report, Row, Target, Unit};
 
 const OURS: &str = "ours (calloop host)";
@@ -68,10 +74,18 @@ pub fn run(config: &Config, report: &mut Report) {
 
     let samples = config.size(5_000, 2_000, 50);
     let mut stats = vec![LatencyRounds::default(); 2];
+    // Per contender: wake → source entered, source entered → task polled.
+    let mut phases = vec![[LatencyRounds::default(), LatencyRounds::default()]; 2];
     for round in 0..config.rounds {
         let mut rng = Rng::new(0xca11 + round as u64);
-        for (stats, samples) in stats.iter_mut().zip(resume_latency(samples, &mut rng)) {
+        let resumed = resume_latency(samples, &mut rng);
+        for (stats, samples) in stats.iter_mut().zip(resumed.samples) {
             stats.push_round(samples);
+        }
+        for (phases, split) in phases.iter_mut().zip(resumed.phases) {
+            let (before, after): (Vec<u64>, Vec<u64>) = split.into_iter().unzip();
+            phases[0].push_round(before);
+            phases[1].push_round(after);
         }
     }
     report.push(Row::vs(
@@ -90,6 +104,22 @@ pub fn run(config: &Config, report: &mut Report) {
         stats[1].p99(),
         Target::Info,
     ));
+    for (phase, metric) in [
+        "calloop host: resume, wake → event source entered, p50",
+        "calloop host: resume, event source entered → task polled, p50",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        report.push(Row::vs(
+            metric,
+            Unit::Nanos,
+            phases[0][phase].p50(),
+            CALLOOP,
+            phases[1][phase].p50(),
+            Target::Info,
+        ));
+    }
 }
 
 /// The budget of calloop's own executor: 1024 tasks a dispatch, no time
@@ -136,8 +166,9 @@ fn throughput(n: usize, budget: Option<Budget>) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// A calloop loop on a thread of its own, with a parked task: ours
-/// (`CalloopHost`) or calloop's executor.
+/// A calloop loop on a thread of its own, with a parked task: ours (a
+/// `HostSource`, the source `CalloopHost` inserts) or calloop's executor,
+/// each inside a [`MarkEntry`].
 struct ParkedLoop {
     shared: Arc<Parked>,
     waker: Waker,
@@ -157,14 +188,27 @@ impl ParkedLoop {
                     let future = parked(shared.clone());
                     // Kept alive for the loop's lifetime.
                     let _spawner: Box<dyn std::any::Any> = if ours {
-                        let host = CalloopHost::insert(&handle).expect("calloop host");
-                        host.dispatcher().spawn(future).detach();
-                        Box::new(host)
+                        // As `CalloopHost::insert` inserts it, in the wrapper.
+                        let source = HostSource::new("calloop");
+                        let main = source.dispatcher();
+                        handle
+                            .insert_source(
+                                MarkEntry::new(source, &shared),
+                                |_, &mut (), &mut ()| {},
+                            )
+                            .map_err(|e| e.error)
+                            .expect("insert our source");
+                        main.spawn(future).detach();
+                        Box::new(main)
                     } else {
                         let (executor, scheduler) =
                             calloop::futures::executor::<()>().expect("calloop executor");
                         handle
-                            .insert_source(executor, |(), &mut (), &mut ()| {})
+                            .insert_source(
+                                MarkEntry::new(executor, &shared),
+                                |(), &mut (), &mut ()| {},
+                            )
+                            .map_err(|e| e.error)
                             .expect("insert the executor");
                         scheduler.schedule(future).expect("executor alive");
                         Box::new(scheduler)
@@ -209,8 +253,86 @@ impl Drop for ParkedLoop {
 }
 
 /// One round of resume latencies: ours and calloop's executor, interleaved.
-fn resume_latency(n: usize, rng: &mut Rng) -> Vec<Vec<u64>> {
+struct Resumed {
+    /// Per contender, each resume's latency.
+    samples: Vec<Vec<u64>>,
+    /// Per contender, each resume split where the loop entered the source
+    /// (see [`Parked::phases`]).
+    phases: Vec<Vec<(u64, u64)>>,
+}
+
+fn resume_latency(n: usize, rng: &mut Rng) -> Resumed {
     let ours = ParkedLoop::start(true);
     let calloop = ParkedLoop::start(false);
-    interleave(n, rng, &mut [ours.poster(), calloop.poster()])
+    let samples = interleave(n, rng, &mut [ours.poster(), calloop.poster()]);
+    let phases = [&ours, &calloop].map(|parked| {
+        let phases = std::mem::take(&mut *parked.shared.phases.lock().expect("phases"));
+        // Without the warm-up, as the samples are.
+        phases.into_iter().skip(WARM_UP).collect()
+    });
+    Resumed {
+        samples,
+        phases: phases.into(),
+    }
+}
+
+/// An event source that marks, in its task's [`Parked`], when the loop
+/// first enters it after a wake; the rest it hands to the source inside.
+struct MarkEntry<S> {
+    inner: S,
+    parked: Arc<Parked>,
+}
+
+impl<S> MarkEntry<S> {
+    fn new(inner: S, parked: &Arc<Parked>) -> Self {
+        MarkEntry {
+            inner,
+            parked: parked.clone(),
+        }
+    }
+}
+
+impl<S: EventSource> EventSource for MarkEntry<S> {
+    type Event = S::Event;
+    type Metadata = S::Metadata;
+    type Ret = S::Ret;
+    type Error = S::Error;
+
+    const NEEDS_EXTRA_LIFECYCLE_EVENTS: bool = S::NEEDS_EXTRA_LIFECYCLE_EVENTS;
+
+    fn process_events<F>(
+        &mut self,
+        readiness: Readiness,
+        token: Token,
+        callback: F,
+    ) -> Result<PostAction, S::Error>
+    where
+        F: FnMut(S::Event, &mut S::Metadata) -> S::Ret,
+    {
+        let parked = &self.parked;
+        if parked.sent.load(Ordering::Acquire) != 0 && parked.entered.load(Ordering::Relaxed) == 0 {
+            parked.entered.store(now_ns(), Ordering::Relaxed);
+        }
+        self.inner.process_events(readiness, token, callback)
+    }
+
+    fn register(&mut self, poll: &mut Poll, factory: &mut TokenFactory) -> calloop::Result<()> {
+        self.inner.register(poll, factory)
+    }
+
+    fn reregister(&mut self, poll: &mut Poll, factory: &mut TokenFactory) -> calloop::Result<()> {
+        self.inner.reregister(poll, factory)
+    }
+
+    fn unregister(&mut self, poll: &mut Poll) -> calloop::Result<()> {
+        self.inner.unregister(poll)
+    }
+
+    fn before_sleep(&mut self) -> calloop::Result<Option<(Readiness, Token)>> {
+        self.inner.before_sleep()
+    }
+
+    fn before_handle_events(&mut self, events: EventIterator<'_>) {
+        self.inner.before_handle_events(events)
+    }
 }

@@ -9,7 +9,7 @@
 
 use std::future::{Future, poll_fn};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -193,13 +193,15 @@ pub struct Poster<'a> {
     pub post: Box<dyn FnMut() + 'a>,
 }
 
+/// Posts to each contender before the measured ones, unrecorded.
+pub const WARM_UP: usize = 20;
+
 /// Collects `n` latencies per contender (after a few warm-up posts), posting
 /// to each in turn (the first one rotates), one post at a time, with a
 /// 50–100 µs pause after each so that the loops are asleep when posted to.
 /// Between a post and its task's record the poster waits parked (see
 /// [`Stamp`]), off the CPU the woken loop usually shares with it.
 pub fn interleave(n: usize, rng: &mut Rng, posters: &mut [Poster<'_>]) -> Vec<Vec<u64>> {
-    const WARM_UP: usize = 20;
     let mut samples: Vec<Vec<u64>> = posters.iter().map(|_| Vec::with_capacity(n)).collect();
     for i in 0..n + WARM_UP {
         for k in 0..posters.len() {
@@ -223,6 +225,12 @@ pub struct Parked {
     pub stamp: Stamp,
     pub waker: OnceLock<Waker>,
     pub stop: AtomicBool,
+    /// When the loop entered the task's event source after the current
+    /// wake, where something marks it (`calloop_host.rs`); else 0.
+    pub entered: AtomicU64,
+    /// Per resume with `entered` marked: (wake → source entered, source
+    /// entered → task polled), in nanoseconds.
+    pub phases: Mutex<Vec<(u64, u64)>>,
 }
 
 /// A task that never ends: each time it is polled after a wake it records
@@ -234,6 +242,8 @@ impl Parked {
             stamp: Stamp::new(),
             waker: OnceLock::new(),
             stop: AtomicBool::new(false),
+            entered: AtomicU64::new(0),
+            phases: Mutex::new(Vec::new()),
         })
     }
 }
@@ -243,7 +253,13 @@ pub fn parked(shared: Arc<Parked>) -> impl Future<Output = ()> + Send + 'static 
         let _ = shared.waker.get_or_init(|| cx.waker().clone());
         let t0 = shared.sent.swap(0, Ordering::Acquire);
         if t0 != 0 {
-            shared.stamp.record(now_ns() - t0);
+            let now = now_ns();
+            let entered = shared.entered.swap(0, Ordering::Relaxed);
+            if entered != 0 {
+                let mut phases = shared.phases.lock().expect("phases");
+                phases.push((entered.saturating_sub(t0), now.saturating_sub(entered)));
+            }
+            shared.stamp.record(now - t0);
         }
         Poll::Pending
     })
