@@ -78,7 +78,11 @@ impl LocalQueue {
         let mut runnable = Some(runnable);
         let pushed = self.with(|queue| {
             let was_empty = queue.is_empty();
-            queue.extend(runnable.take());
+            // `push_back`, not `extend` over the `Option`, whose generic
+            // path was a third of this call's instructions.
+            if let Some(runnable) = runnable.take() {
+                queue.push_back(runnable);
+            }
             was_empty
         });
         match (pushed, runnable) {
