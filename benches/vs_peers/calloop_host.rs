@@ -12,9 +12,11 @@
 //! calloop's executor's own budget (1024 tasks, no time limit, so no clock
 //! read per task), like for like. Beside the resume latency, info rows split
 //! it at the moment the loop enters the task's event source (ours, or
-//! calloop's executor), marked by a wrapper around each: what comes before
-//! (the wake-up call, the kernel, the poster's CPU, calloop's dispatch) and
-//! what each executor does from there to the task's poll.
+//! calloop's executor), marked by a wrapper around each, on a second pair
+//! of loops (the mark reads the clock, which the latency rows leave out):
+//! before it, each executor's wake-up call, the kernel, the CPU the loop
+//! shares with the poster and calloop's dispatch; after it, each
+//! executor's work from its source to the task's poll.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +25,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use calloop::{
-    EventIterator, EventLoop, EventSource, Poll, PostAction, Readiness, Token, TokenFactory,
+    EventIterator, EventLoop, EventSource, LoopHandle, Poll, PostAction, Readiness, Token,
+    TokenFactory,
 };
 use dispatchers::Budget;
 use dispatchers_calloop::{CalloopHost, DEFAULT_BUDGET, HostSource};
@@ -166,9 +169,10 @@ fn throughput(n: usize, budget: Option<Budget>) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// A calloop loop on a thread of its own, with a parked task: ours (a
-/// `HostSource`, the source `CalloopHost` inserts) or calloop's executor,
-/// each inside a [`MarkEntry`].
+/// A calloop loop on a thread of its own, with a parked task: ours
+/// (`CalloopHost`) or calloop's executor; when `marked`, the source sits
+/// inside a [`MarkEntry`] (ours then a `HostSource`, the source
+/// `CalloopHost` inserts).
 struct ParkedLoop {
     shared: Arc<Parked>,
     waker: Waker,
@@ -176,40 +180,43 @@ struct ParkedLoop {
 }
 
 impl ParkedLoop {
-    fn start(ours: bool) -> ParkedLoop {
+    fn start(ours: bool, marked: bool) -> ParkedLoop {
         let shared = Parked::new();
+        let name = match (ours, marked) {
+            (true, false) => "ours-calloop",
+            (false, false) => "calloop-exec",
+            (true, true) => "ours-calloop-marked",
+            (false, true) => "calloop-exec-marked",
+        };
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
-                .name(if ours { "ours-calloop" } else { "calloop-exec" }.into())
+                .name(name.into())
                 .spawn(move || {
                     let mut event_loop: EventLoop<()> = EventLoop::try_new().expect("calloop loop");
                     let handle = event_loop.handle();
                     let future = parked(shared.clone());
                     // Kept alive for the loop's lifetime.
-                    let _spawner: Box<dyn std::any::Any> = if ours {
-                        // As `CalloopHost::insert` inserts it, in the wrapper.
+                    let _spawner: Box<dyn std::any::Any> = if ours && !marked {
+                        let host = CalloopHost::insert(&handle).expect("calloop host");
+                        host.dispatcher().spawn(future).detach();
+                        Box::new(host)
+                    } else if ours {
                         let source = HostSource::new("calloop");
                         let main = source.dispatcher();
-                        handle
-                            .insert_source(
-                                MarkEntry::new(source, &shared),
-                                |_, &mut (), &mut ()| {},
-                            )
-                            .map_err(|e| e.error)
-                            .expect("insert our source");
+                        insert_marked(&handle, source, &shared);
                         main.spawn(future).detach();
                         Box::new(main)
                     } else {
                         let (executor, scheduler) =
                             calloop::futures::executor::<()>().expect("calloop executor");
-                        handle
-                            .insert_source(
-                                MarkEntry::new(executor, &shared),
-                                |(), &mut (), &mut ()| {},
-                            )
-                            .map_err(|e| e.error)
-                            .expect("insert the executor");
+                        if marked {
+                            insert_marked(&handle, executor, &shared);
+                        } else {
+                            handle
+                                .insert_source(executor, |(), &mut (), &mut ()| {})
+                                .expect("insert the executor");
+                        }
                         scheduler.schedule(future).expect("executor alive");
                         Box::new(scheduler)
                     };
@@ -254,26 +261,50 @@ impl Drop for ParkedLoop {
 
 /// One round of resume latencies: ours and calloop's executor, interleaved.
 struct Resumed {
-    /// Per contender, each resume's latency.
+    /// Per contender, each resume's latency (loops without the mark).
     samples: Vec<Vec<u64>>,
     /// Per contender, each resume split where the loop entered the source
-    /// (see [`Parked::phases`]).
+    /// (see [`Parked::phases`]), from loops of their own with the mark.
     phases: Vec<Vec<(u64, u64)>>,
 }
 
+/// The latency rows come from plain loops, so that the mark (a clock read
+/// in the measured window) is not in them; the split comes from a second
+/// pair of loops with the mark, posted to in the same interleaving.
 fn resume_latency(n: usize, rng: &mut Rng) -> Resumed {
-    let ours = ParkedLoop::start(true);
-    let calloop = ParkedLoop::start(false);
-    let samples = interleave(n, rng, &mut [ours.poster(), calloop.poster()]);
-    let phases = [&ours, &calloop].map(|parked| {
-        let phases = std::mem::take(&mut *parked.shared.phases.lock().expect("phases"));
-        // Without the warm-up, as the samples are.
-        phases.into_iter().skip(WARM_UP).collect()
-    });
-    Resumed {
-        samples,
-        phases: phases.into(),
-    }
+    let loops = [(true, false), (false, false), (true, true), (false, true)]
+        .map(|(ours, marked)| ParkedLoop::start(ours, marked));
+    let mut posters: Vec<Poster<'_>> = loops.iter().map(ParkedLoop::poster).collect();
+    let mut samples = interleave(n, rng, &mut posters);
+    drop(posters);
+    samples.truncate(2);
+    let phases = loops[2..]
+        .iter()
+        .map(|marked| {
+            let phases = std::mem::take(&mut *marked.shared.phases.lock().expect("phases"));
+            // One per post: the task runs only inside its source's
+            // `process_events`, which marks it.
+            assert_eq!(
+                phases.len(),
+                n + WARM_UP,
+                "vs_peers: a resume without its mark"
+            );
+            // Without the warm-up, as the samples are.
+            phases.into_iter().skip(WARM_UP).collect()
+        })
+        .collect();
+    Resumed { samples, phases }
+}
+
+/// Inserts `source` into the loop of `handle` inside a [`MarkEntry`].
+fn insert_marked<'l, S>(handle: &LoopHandle<'l, ()>, source: S, shared: &Arc<Parked>)
+where
+    S: EventSource<Metadata = (), Ret = ()> + 'l,
+{
+    handle
+        .insert_source(MarkEntry::new(source, shared), |_, &mut (), &mut ()| {})
+        .map_err(|e| e.error)
+        .expect("insert the marked source");
 }
 
 /// An event source that marks, in its task's [`Parked`], when the loop
