@@ -286,3 +286,72 @@ fn main_stays_fifo_across_the_loop_threads_and_other_threads_dispatches() {
         ]
     );
 }
+
+#[test]
+fn a_budget_that_stops_among_other_threads_dispatches_keeps_the_rest_in_order() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let record = |name: String| {
+        let order = order.clone();
+        async move { order.lock().unwrap().push(name) }
+    };
+    let tasks: Vec<_> = (0..10).map(|i| record(format!("other {i}"))).collect();
+    let producer = main.clone();
+    std::thread::spawn(move || {
+        for task in tasks {
+            producer.spawn(task).detach();
+        }
+    })
+    .join()
+    .unwrap();
+    // The budget stops the loop after three of the ten.
+    assert_eq!(engine.run_pending(Budget::unlimited().max_tasks(3)).ran, 3);
+    assert!(engine.has_pending());
+    // Behind the seven left: the loop's own dispatch, then another thread's.
+    main.spawn(record("loop".into())).detach();
+    let (late, task) = (main.clone(), record("other late".into()));
+    std::thread::spawn(move || late.spawn(task).detach())
+        .join()
+        .unwrap();
+    assert_eq!(engine.run_pending(Budget::unlimited()).ran, 9);
+    let mut expected: Vec<String> = (0..10).map(|i| format!("other {i}")).collect();
+    expected.extend(["loop".into(), "other late".into()]);
+    assert_eq!(*order.lock().unwrap(), expected);
+    assert!(!engine.has_pending());
+}
+
+#[test]
+fn shutdown_cancels_what_a_budget_left_of_other_threads_dispatches() {
+    let (engine, _) = engine();
+    let main = engine.dispatcher();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let producer = main.clone();
+    let counter = drops.clone();
+    let tasks = std::thread::spawn(move || {
+        (0..5)
+            .map(|_| {
+                let guard = DropCounter(counter.clone());
+                producer.spawn(async move {
+                    let _guard = guard;
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(engine.run_pending(Budget::unlimited().max_tasks(2)).ran, 2);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    engine.shutdown();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        5,
+        "the three left dropped on the loop thread"
+    );
+    let cancelled = tasks
+        .into_iter()
+        .map(|task| block_on(task).map_err(|err| err.is_cancelled()))
+        .filter(|result| *result == Err(true))
+        .count();
+    assert_eq!(cancelled, 3);
+}
