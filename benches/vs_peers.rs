@@ -20,6 +20,8 @@
 mod alloc;
 #[path = "vs_peers/calloop_host.rs"]
 mod calloop_host;
+#[path = "vs_peers/core_to_core.rs"]
+mod core_to_core;
 #[path = "vs_peers/harness.rs"]
 mod harness;
 #[path = "vs_peers/hop.rs"]
@@ -94,7 +96,9 @@ fn main() {
             continue;
         }
         let family_started = Instant::now();
-        eprintln!("-- {family}");
+        let round_trips = config.size(200_000, 50_000, 1_000) as u64;
+        let before = core_to_core::round_trip_ns(round_trips);
+        eprintln!("-- {family} (core-to-core round trip {before:.0} ns)");
         match *family {
             "latency" => latency::run(&config, &mut report),
             "throughput" => throughput::run(&config, &mut report),
@@ -107,7 +111,12 @@ fn main() {
             "winit" => winit_host::run(&config, &mut report),
             _ => unreachable!("every family is listed"),
         }
-        eprintln!("   ({:.1} s)", family_started.elapsed().as_secs_f64());
+        let after = core_to_core::round_trip_ns(round_trips);
+        eprintln!(
+            "   ({:.1} s; core-to-core round trip {after:.0} ns)",
+            family_started.elapsed().as_secs_f64()
+        );
+        report.note_round_trips(family, before, after);
     }
     report.finish(started.elapsed());
     report.print_table();

@@ -179,6 +179,9 @@ pub struct Report {
     rounds: usize,
     load_before: String,
     load_after: String,
+    /// The core-to-core round trip (ns) measured before and after each
+    /// metric family (see `core_to_core.rs`).
+    round_trips: Vec<(String, f64, f64)>,
     elapsed: Duration,
     rows: Vec<Row>,
     distributions: Vec<Distribution>,
@@ -191,6 +194,7 @@ impl Report {
             rounds: config.rounds,
             load_before: load_average(),
             load_after: String::new(),
+            round_trips: Vec::new(),
             elapsed: Duration::ZERO,
             rows: Vec::new(),
             distributions: Vec::new(),
@@ -221,6 +225,21 @@ impl Report {
 
     pub fn distributions(&self) -> &[Distribution] {
         &self.distributions
+    }
+
+    /// Records the core-to-core round trips measured around `family`.
+    pub fn note_round_trips(&mut self, family: &str, before: f64, after: f64) {
+        self.round_trips.push((family.to_owned(), before, after));
+    }
+
+    /// The round trips as `family before/after` items.
+    fn round_trips_line(&self) -> String {
+        let items: Vec<String> = self
+            .round_trips
+            .iter()
+            .map(|(family, before, after)| format!("{family} {before:.0}/{after:.0}"))
+            .collect();
+        items.join(" · ")
     }
 
     pub fn finish(&mut self, elapsed: Duration) {
@@ -284,6 +303,10 @@ impl Report {
             self.load_after,
             self.elapsed.as_secs_f64()
         );
+        println!(
+            "core-to-core round trip before/after each family, ns: {}",
+            self.round_trips_line()
+        );
         println!();
         print!("{}", self.table());
         let (pass, short) = self
@@ -310,6 +333,18 @@ impl Report {
         let _ = writeln!(out, "  \"load_before\": {},", json_str(&self.load_before));
         let _ = writeln!(out, "  \"load_after\": {},", json_str(&self.load_after));
         let _ = writeln!(out, "  \"seconds\": {:.1},", self.elapsed.as_secs_f64());
+        let round_trips: Vec<String> = self
+            .round_trips
+            .iter()
+            .map(|(family, before, after)| {
+                format!("{}: [{before:.1}, {after:.1}]", json_str(family))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  \"core_round_trip_ns\": {{{}}},",
+            round_trips.join(", ")
+        );
         out.push_str("  \"rows\": [\n");
         for (i, row) in self.rows.iter().enumerate() {
             let mut fields = vec![
